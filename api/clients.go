@@ -1,0 +1,69 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/sockman/sockman/sockets"
+)
+
+// createClient connects to a TCP address.
+//
+//	@Summary		Connect to a TCP address
+//	@Description	Connects to host:port and answers once connected (201) or failed: 502 refused, unreachable or name not resolved; 504 timed out. The new socket starts reading at once.
+//	@Tags			clients
+//	@ID				createClient
+//	@Accept			json
+//	@Produce		json
+//	@Param			client	body		ClientCreate	true	"Where to connect"
+//	@Success		201		{object}	Socket
+//	@Header			201		{string}	Location	"/sockets/{id}"
+//	@Failure		400		{object}	Problem	"Malformed body, bad host, port, timeout or buffer"
+//	@Failure		401		{object}	Problem	"Token missing or wrong"
+//	@Failure		403		{object}	Problem	"Denied by the connect policy"
+//	@Failure		413		{object}	Problem	"Body too large"
+//	@Failure		415		{object}	Problem	"Not JSON"
+//	@Failure		502		{object}	Problem	"Refused, unreachable or not resolved"
+//	@Failure		503		{object}	Problem	"--max-sockets or --max-buffer-total reached"
+//	@Failure		504		{object}	Problem	"Connect timed out"
+//	@Security		BearerAuth
+//	@Router			/clients [post]
+func (h *handlers) createClient(c echo.Context) error {
+	var req ClientCreate
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Port == nil {
+		return badRequest("port is required")
+	}
+	if req.TimeoutMS < 0 {
+		return badRequest("timeout_ms %d must be positive", req.TimeoutMS)
+	}
+	s, err := h.reg.Dial(c.Request().Context(), sockets.DialOptions{
+		Host: req.Host, Port: *req.Port, Timeout: time.Duration(req.TimeoutMS) * time.Millisecond,
+		BufferBytes: req.BufferBytes, Overflow: req.Overflow,
+	})
+	if err != nil {
+		return err
+	}
+	info := s.Info()
+	c.Response().Header().Set(echo.HeaderLocation, "/sockets/"+info.ID)
+	return c.JSON(http.StatusCreated, socketOut(info))
+}
+
+// listClients lists the client sockets.
+//
+//	@Summary		List client sockets
+//	@Description	Every socket sockman connected (kind client), open or closed, oldest first.
+//	@Tags			clients
+//	@ID				listClients
+//	@Produce		json
+//	@Success		200	{object}	SocketList
+//	@Failure		401	{object}	Problem	"Token missing or wrong"
+//	@Security		BearerAuth
+//	@Router			/clients [get]
+func (h *handlers) listClients(c echo.Context) error {
+	return c.JSON(http.StatusOK, socketList(h.reg.Sockets(sockets.SocketFilter{Kind: sockets.KindClient})))
+}

@@ -1,0 +1,237 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/sockman/sockman/sockets"
+)
+
+// Read limits: a request may narrow them, never widen them.
+const (
+	defaultReadLimit = 1000
+	maxReadLimit     = 100000
+	defaultReadBytes = 16 << 20
+	maxReadBytes     = 64 << 20
+)
+
+// send writes to one socket.
+//
+//	@Summary		Send to a socket
+//	@Description	Writes bytes to the connection and answers once they are written. The body is JSON {"data","encoding"} (encoding utf8 by default, base64 or hex), or raw bytes with Content-Type application/octet-stream or text/plain, sent byte for byte as they stream in. A peer that takes no data within the write timeout gives 504 with the bytes sent so far.
+//	@Tags			sockets
+//	@ID				send
+//	@Accept			json
+//	@Accept			octet-stream
+//	@Accept			plain
+//	@Produce		json
+//	@Param			id		path		string		true	"Socket id"	example(sock-1)
+//	@Param			message	body		SendRequest	true	"What to send"
+//	@Success		200		{object}	SendResult
+//	@Failure		400		{object}	Problem	"Malformed body or encoding"
+//	@Failure		401		{object}	Problem	"Token missing or wrong"
+//	@Failure		404		{object}	Problem	"No such socket"
+//	@Failure		409		{object}	Problem	"The socket is closed"
+//	@Failure		413		{object}	Problem	"Body too large"
+//	@Failure		415		{object}	Problem	"Unsupported Content-Type"
+//	@Failure		504		{object}	Problem	"The peer took no data within the write timeout"
+//	@Security		BearerAuth
+//	@Router			/sockets/{id}/messages [post]
+func (h *handlers) send(c echo.Context) error {
+	s, err := h.reg.Socket(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	var body io.Reader
+	if isRaw(c) {
+		body = c.Request().Body
+	} else {
+		data, err := readPayload(c)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(data)
+	}
+	n, err := s.Send(c.Request().Context(), body)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, SendResult{Bytes: n})
+}
+
+// isRaw reports whether the request body is raw bytes to send as they are.
+func isRaw(c echo.Context) bool {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	return isMediaType(ct, echo.MIMEOctetStream) || isMediaType(ct, echo.MIMETextPlain)
+}
+
+// readPayload returns the bytes a send or broadcast body asks to send.
+func readPayload(c echo.Context) ([]byte, error) {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if isRaw(c) {
+		return io.ReadAll(c.Request().Body)
+	}
+	if ct == "" || !isMediaType(ct, echo.MIMEApplicationJSON) {
+		return nil, errUnsupported(ct, "application/json", "application/octet-stream", "text/plain")
+	}
+	var req struct {
+		Data     *string `json:"data"`
+		Encoding string  `json:"encoding"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return nil, err
+	}
+	if req.Data == nil {
+		return nil, badRequest("data is required: the bytes to send, written in encoding")
+	}
+	return decodeData(*req.Data, req.Encoding)
+}
+
+// decodeData turns data written in encoding into bytes.
+func decodeData(data, encoding string) ([]byte, error) {
+	switch encoding {
+	case "", "utf8":
+		return []byte(data), nil
+	case "base64":
+		b, err := base64.StdEncoding.DecodeString(data)
+		if err != nil {
+			return nil, badRequest("data is not valid base64 (standard alphabet, with padding): %v", err)
+		}
+		return b, nil
+	case "hex":
+		b, err := hex.DecodeString(data)
+		if err != nil {
+			return nil, badRequest("data is not valid hex: %v", err)
+		}
+		return b, nil
+	}
+	return nil, badRequest("encoding %q must be utf8, base64 or hex", encoding)
+}
+
+// read returns received messages.
+//
+//	@Summary		Read what a socket received
+//	@Description	Returns messages with seq > after, oldest first, and acknowledges (frees) every message with seq <= after. Without after it returns from the oldest message still held and frees nothing. The same request repeated returns the same messages, so a lost response is retried with the same after. cursor is the seq of the last message returned (or the after given when none): pass it as after next time.
+//	@Description	With wait (a Go duration such as 5s, capped by --max-wait) it long-polls: when nothing is there it answers as soon as a message arrives or the socket closes, or empty when the time is up.
+//	@Description	With Accept: application/octet-stream the answer is the bytes of the selected messages, concatenated, and the cursor is in the Sockman-Cursor header.
+//	@Tags			sockets
+//	@ID				read
+//	@Produce		json
+//	@Produce		octet-stream
+//	@Param			id			path		string	true	"Socket id"	example(sock-1)
+//	@Param			after		query		integer	false	"Acknowledge up to this seq and return later messages"	minimum(0)
+//	@Param			limit		query		integer	false	"Most messages to return (default 1000)"	minimum(1)	maximum(100000)
+//	@Param			max_bytes	query		integer	false	"Most bytes to return (default 16 MiB); one message is returned even if it alone is larger"	minimum(1)	maximum(67108864)
+//	@Param			wait		query		string	false	"Long-poll up to this long (Go duration, e.g. 5s)"	example(5s)
+//	@Param			encoding	query		string	false	"How data is written: auto (utf8 where valid, else base64), base64 or hex"	Enums(auto, base64, hex)	default(auto)
+//	@Success		200			{object}	MessageList
+//	@Header			200			{integer}	Sockman-Cursor	"The cursor (octet-stream answers)"
+//	@Failure		400			{object}	Problem	"Bad after, limit, max_bytes, wait or encoding"
+//	@Failure		401			{object}	Problem	"Token missing or wrong"
+//	@Failure		404			{object}	Problem	"No such socket"
+//	@Security		BearerAuth
+//	@Router			/sockets/{id}/messages [get]
+func (h *handlers) read(c echo.Context) error {
+	s, err := h.reg.Socket(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	p, err := parseReadParams(c.QueryParams(), h.opts.MaxWait)
+	if err != nil {
+		return err
+	}
+	sel, err := s.Read(c.Request().Context(), p.ReadOptions)
+	if err != nil {
+		return err
+	}
+	w := c.Response()
+	if wantsRaw(c.Request().Header.Get(echo.HeaderAccept)) {
+		w.Header().Set(echo.HeaderContentType, echo.MIMEOctetStream)
+		w.Header().Set("Sockman-Cursor", strconv.FormatUint(sel.Cursor, 10))
+		w.WriteHeader(http.StatusOK)
+		for _, m := range sel.Messages {
+			if _, err := w.Write(m.Data); err != nil {
+				return nil // the client went away; nothing more to say
+			}
+		}
+		return nil
+	}
+	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	w.WriteHeader(http.StatusOK)
+	_ = writeMessageList(w, s.ID(), s.State(), sel, p.encoding)
+	return nil
+}
+
+// readParams are the parsed query parameters of a read.
+type readParams struct {
+	sockets.ReadOptions
+	encoding string
+}
+
+// parseReadParams validates the query of GET /sockets/{id}/messages.
+func parseReadParams(q map[string][]string, maxWait time.Duration) (readParams, error) {
+	p := readParams{encoding: "auto"}
+	p.Limit, p.MaxBytes = defaultReadLimit, defaultReadBytes
+	for name := range q {
+		switch name {
+		case "after", "limit", "max_bytes", "wait", "encoding":
+		default:
+			return p, badRequest("unknown query parameter %q; this endpoint takes after, limit, max_bytes, wait and encoding", name)
+		}
+	}
+	after, ok, err := queryUint(q, "after", 1<<63-1)
+	if err != nil {
+		return p, err
+	}
+	if ok {
+		p.After = &after
+	}
+	if n, ok, err := queryUint(q, "limit", maxReadLimit); err != nil {
+		return p, err
+	} else if ok {
+		if n == 0 {
+			return p, badRequest("limit must be at least 1")
+		}
+		p.Limit = int(n)
+	}
+	if n, ok, err := queryUint(q, "max_bytes", maxReadBytes); err != nil {
+		return p, err
+	} else if ok {
+		if n == 0 {
+			return p, badRequest("max_bytes must be at least 1")
+		}
+		p.MaxBytes = int(n)
+	}
+	if v, ok := q["wait"]; ok {
+		d, err := time.ParseDuration(v[0])
+		if err != nil || d < 0 || len(v) != 1 {
+			return p, badRequest("wait=%q must be one non-negative Go duration such as 500ms or 5s", v[0])
+		}
+		p.Wait = min(d, maxWait)
+	}
+	if v, ok := q["encoding"]; ok {
+		switch v[0] {
+		case "auto", "base64", "hex":
+			p.encoding = v[0]
+		default:
+			return p, badRequest("encoding=%q must be auto, base64 or hex", v[0])
+		}
+		if len(v) != 1 {
+			return p, badRequest("query parameter encoding is given %d times; give it once", len(v))
+		}
+	}
+	return p, nil
+}
+
+// wantsRaw reports whether the Accept header asks for octet-stream.
+func wantsRaw(accept string) bool {
+	return strings.Contains(accept, echo.MIMEOctetStream)
+}

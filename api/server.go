@@ -1,0 +1,160 @@
+// Package api is sockman's HTTP layer: echo handlers that decode a request,
+// make one call into package sockets and encode the answer. Every error is
+// rendered as RFC 9457 problem+json by one error handler.
+//
+//	@title						sockman
+//	@version					1.0
+//	@description				Open TCP listening servers and client connections on demand, read what every connection received (cursor, acknowledgement, long poll), send to any connection, and close them.
+//	@description				Errors are RFC 9457 problem+json.
+//	@license.name				MIT
+//	@BasePath					/
+//	@securityDefinitions.apikey	BearerAuth
+//	@in							header
+//	@name						Authorization
+//	@description				Needed when the service runs with --token: "Bearer <token>".
+package api
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	echoSwagger "github.com/swaggo/echo-swagger"
+
+	"github.com/sockman/sockman/sockets"
+)
+
+// Options configure the HTTP layer. Zero fields take the defaults below.
+type Options struct {
+	// MaxBody caps every request body in bytes (DefaultMaxBody).
+	MaxBody int64
+	// MaxWait caps the wait of a long poll (DefaultMaxWait).
+	MaxWait time.Duration
+	// OpenAPI is the document served at /openapi.yaml and shown by Swagger UI.
+	OpenAPI []byte
+	// Logger receives 5xx causes; nil: slog.Default().
+	Logger *slog.Logger
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// every route but /healthz.
+	Token string
+	// AllowedHosts are Host header names answered besides loopback names.
+	AllowedHosts []string
+	// CORSOrigins may call the API from a browser; none by default.
+	CORSOrigins []string
+}
+
+// Defaults for Options.
+const (
+	DefaultMaxBody = 16 << 20
+	DefaultMaxWait = 60 * time.Second
+)
+
+// handlers holds what every handler needs.
+type handlers struct {
+	reg  *sockets.Registry
+	opts Options
+}
+
+// New returns the API router over reg.
+func New(reg *sockets.Registry, o Options) *echo.Echo {
+	if o.MaxBody <= 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = DefaultMaxWait
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	h := &handlers{reg: reg, opts: o}
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = errorHandler(o.Logger)
+	e.Pre(security(o)...)
+	e.Use(bodyLimit(o.MaxBody))
+
+	e.GET("/healthz", h.health)
+	e.GET("/openapi.yaml", h.openapi)
+	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/swagger/index.html") })
+	e.GET("/swagger/*", echoSwagger.EchoWrapHandler(echoSwagger.URL("/openapi.yaml"), echoSwagger.PersistAuthorization(true)))
+
+	e.POST("/servers", h.createServer)
+	e.GET("/servers", h.listServers)
+	e.GET("/servers/:id", h.getServer)
+	e.DELETE("/servers/:id", h.deleteServer)
+	e.POST("/servers/:id/messages", h.broadcast)
+
+	e.POST("/clients", h.createClient)
+	e.GET("/clients", h.listClients)
+
+	e.GET("/sockets", h.listSockets)
+	e.GET("/sockets/:id", h.getSocket)
+	e.DELETE("/sockets/:id", h.deleteSocket)
+	e.POST("/sockets/:id/messages", h.send)
+	e.GET("/sockets/:id/messages", h.read)
+	return e
+}
+
+// health answers liveness probes.
+//
+//	@Summary		Liveness
+//	@Description	Answers 200 once the API is serving. Never needs a token.
+//	@Tags			service
+//	@ID				health
+//	@Produce		json
+//	@Success		200	{object}	Health
+//	@Router			/healthz [get]
+func (h *handlers) health(c echo.Context) error {
+	return c.JSON(http.StatusOK, Health{Status: "ok"})
+}
+
+// openapi serves the API description.
+func (h *handlers) openapi(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml", h.opts.OpenAPI)
+}
+
+// bodyLimit refuses a declared body over max at once and caps the reader,
+// so that a body without a length (chunked) is cut at max too.
+func bodyLimit(max int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if r.ContentLength > max {
+				return errTooLargeBody(max)
+			}
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, max)
+			return next(c)
+		}
+	}
+}
+
+func errTooLargeBody(max int64) error {
+	return &http.MaxBytesError{Limit: max}
+}
+
+// decodeJSON decodes exactly one JSON object into v, strictly: unknown
+// fields, wrong types and trailing data are 400 with a detail that names them.
+func decodeJSON(c echo.Context, v any) error {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if ct != "" && !isMediaType(ct, echo.MIMEApplicationJSON) {
+		return errUnsupported(ct, echo.MIMEApplicationJSON)
+	}
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("the body must hold one JSON object and nothing after it")
+	}
+	return nil
+}
+
+func jsonEncode(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}

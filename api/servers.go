@@ -1,0 +1,151 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/sockman/sockman/sockets"
+)
+
+// createServer listens on a TCP address.
+//
+//	@Summary		Listen on a TCP port
+//	@Description	Binds host:port (port 0: an ephemeral port) and starts accepting. Every accepted connection becomes a socket of kind accepted at once. The answer has the real bound address. Address in use is 409 at once.
+//	@Tags			servers
+//	@ID				createServer
+//	@Accept			json
+//	@Produce		json
+//	@Param			server	body		ServerCreate	true	"What to listen on"
+//	@Success		201		{object}	Server
+//	@Header			201		{string}	Location	"/servers/{id}"
+//	@Failure		400		{object}	Problem	"Malformed body, bad host, port or buffer"
+//	@Failure		401		{object}	Problem	"Token missing or wrong"
+//	@Failure		403		{object}	Problem	"Denied by the listen policy"
+//	@Failure		409		{object}	Problem	"Address already in use"
+//	@Failure		413		{object}	Problem	"Body too large"
+//	@Failure		415		{object}	Problem	"Not JSON"
+//	@Failure		503		{object}	Problem	"--max-servers reached"
+//	@Security		BearerAuth
+//	@Router			/servers [post]
+func (h *handlers) createServer(c echo.Context) error {
+	var req ServerCreate
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Port == nil {
+		return badRequest("port is required (0 asks for an ephemeral port)")
+	}
+	srv, err := h.reg.Listen(c.Request().Context(), sockets.ListenOptions{
+		Host: req.Host, Port: *req.Port, BufferBytes: req.BufferBytes, Overflow: req.Overflow,
+	})
+	if err != nil {
+		return err
+	}
+	info := srv.Info()
+	c.Response().Header().Set(echo.HeaderLocation, "/servers/"+info.ID)
+	return c.JSON(http.StatusCreated, serverOut(info))
+}
+
+// listServers lists every server.
+//
+//	@Summary		List servers
+//	@Description	Every listening (or failed) server, oldest first.
+//	@Tags			servers
+//	@ID				listServers
+//	@Produce		json
+//	@Success		200	{object}	ServerList
+//	@Failure		401	{object}	Problem	"Token missing or wrong"
+//	@Security		BearerAuth
+//	@Router			/servers [get]
+func (h *handlers) listServers(c echo.Context) error {
+	list := h.reg.Servers()
+	out := ServerList{Servers: make([]Server, 0, len(list))}
+	for _, s := range list {
+		out.Servers = append(out.Servers, serverOut(s.Info()))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// getServer shows one server.
+//
+//	@Summary		Get a server
+//	@Description	The server with its bound address, state and the ids of the sockets it accepted.
+//	@Tags			servers
+//	@ID				getServer
+//	@Produce		json
+//	@Param			id	path		string	true	"Server id"	example(srv-1)
+//	@Success		200	{object}	Server
+//	@Failure		401	{object}	Problem	"Token missing or wrong"
+//	@Failure		404	{object}	Problem	"No such server"
+//	@Security		BearerAuth
+//	@Router			/servers/{id} [get]
+func (h *handlers) getServer(c echo.Context) error {
+	srv, err := h.reg.Server(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, serverOut(srv.Info()))
+}
+
+// deleteServer stops listening.
+//
+//	@Summary		Stop listening
+//	@Description	Closes the listener and forgets the server. Its accepted sockets stay open unless close_sockets=true (then they close and stay readable until deleted).
+//	@Tags			servers
+//	@ID				deleteServer
+//	@Param			id				path	string	true	"Server id"	example(srv-1)
+//	@Param			close_sockets	query	bool	false	"Close the sockets it accepted too"
+//	@Success		204
+//	@Failure		400	{object}	Problem	"close_sockets is not true or false"
+//	@Failure		401	{object}	Problem	"Token missing or wrong"
+//	@Failure		404	{object}	Problem	"No such server"
+//	@Security		BearerAuth
+//	@Router			/servers/{id} [delete]
+func (h *handlers) deleteServer(c echo.Context) error {
+	closeSockets := false
+	if v := c.QueryParam("close_sockets"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return badRequest("close_sockets=%q must be true or false", v)
+		}
+		closeSockets = b
+	}
+	if err := h.reg.DeleteServer(c.Param("id"), closeSockets); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// broadcast sends one message to every connected socket of a server.
+//
+//	@Summary		Send to every socket of a server
+//	@Description	Sends the same bytes to every connected socket the server accepted, all at once. The body is JSON {"data","encoding"} or raw bytes (application/octet-stream, text/plain). The answer counts the sockets that took the whole message and the bytes written to all of them.
+//	@Tags			servers
+//	@ID				broadcast
+//	@Accept			json
+//	@Accept			octet-stream
+//	@Accept			plain
+//	@Produce		json
+//	@Param			id		path		string		true	"Server id"	example(srv-1)
+//	@Param			message	body		SendRequest	true	"What to send"
+//	@Success		200		{object}	BroadcastResult
+//	@Failure		400		{object}	Problem	"Malformed body or encoding"
+//	@Failure		401		{object}	Problem	"Token missing or wrong"
+//	@Failure		404		{object}	Problem	"No such server"
+//	@Failure		413		{object}	Problem	"Body too large"
+//	@Failure		415		{object}	Problem	"Unsupported Content-Type"
+//	@Security		BearerAuth
+//	@Router			/servers/{id}/messages [post]
+func (h *handlers) broadcast(c echo.Context) error {
+	data, err := readPayload(c)
+	if err != nil {
+		return err
+	}
+	n, bytes, err := h.reg.Broadcast(c.Request().Context(), c.Param("id"), data)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, BroadcastResult{Sockets: n, Bytes: bytes})
+}

@@ -1,0 +1,91 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/sockman/sockman/sockets"
+)
+
+// listSockets lists sockets.
+//
+//	@Summary		List sockets
+//	@Description	Every socket, accepted and client, open and closed (closed ones until deleted or their retention ends), oldest first.
+//	@Tags			sockets
+//	@ID				listSockets
+//	@Produce		json
+//	@Param			kind		query		string	false	"Only this kind"	Enums(accepted, client)
+//	@Param			server_id	query		string	false	"Only sockets this server accepted"	example(srv-1)
+//	@Param			state		query		string	false	"Only this state"	Enums(connected, closed)
+//	@Success		200			{object}	SocketList
+//	@Failure		400			{object}	Problem	"Unknown kind or state"
+//	@Failure		401			{object}	Problem	"Token missing or wrong"
+//	@Security		BearerAuth
+//	@Router			/sockets [get]
+func (h *handlers) listSockets(c echo.Context) error {
+	f := sockets.SocketFilter{
+		Kind:     sockets.Kind(c.QueryParam("kind")),
+		ServerID: c.QueryParam("server_id"),
+		State:    c.QueryParam("state"),
+	}
+	switch f.Kind {
+	case "", sockets.KindAccepted, sockets.KindClient:
+	default:
+		return badRequest("kind=%q must be accepted or client", f.Kind)
+	}
+	switch f.State {
+	case "", sockets.StateConnected, sockets.StateClosed:
+	default:
+		return badRequest("state=%q must be connected or closed", f.State)
+	}
+	return c.JSON(http.StatusOK, socketList(h.reg.Sockets(f)))
+}
+
+func socketList(list []*sockets.Socket) SocketList {
+	out := SocketList{Sockets: make([]Socket, 0, len(list))}
+	for _, s := range list {
+		out.Sockets = append(out.Sockets, socketOut(s.Info()))
+	}
+	return out
+}
+
+// getSocket shows one socket.
+//
+//	@Summary		Get a socket
+//	@Description	Addresses, state, close reason and counters of one socket.
+//	@Tags			sockets
+//	@ID				getSocket
+//	@Produce		json
+//	@Param			id	path		string	true	"Socket id"	example(sock-1)
+//	@Success		200	{object}	Socket
+//	@Failure		401	{object}	Problem	"Token missing or wrong"
+//	@Failure		404	{object}	Problem	"No such socket"
+//	@Security		BearerAuth
+//	@Router			/sockets/{id} [get]
+func (h *handlers) getSocket(c echo.Context) error {
+	s, err := h.reg.Socket(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, socketOut(s.Info()))
+}
+
+// deleteSocket closes and forgets a socket.
+//
+//	@Summary		Close and forget a socket
+//	@Description	Closes the connection if it is open, then forgets the socket and what it buffered. A long poll on it returns at once.
+//	@Tags			sockets
+//	@ID				deleteSocket
+//	@Param			id	path	string	true	"Socket id"	example(sock-1)
+//	@Success		204
+//	@Failure		401	{object}	Problem	"Token missing or wrong"
+//	@Failure		404	{object}	Problem	"No such socket"
+//	@Security		BearerAuth
+//	@Router			/sockets/{id} [delete]
+func (h *handlers) deleteSocket(c echo.Context) error {
+	if err := h.reg.DeleteSocket(c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

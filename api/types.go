@@ -1,0 +1,164 @@
+package api
+
+import (
+	"time"
+
+	"github.com/sockman/sockman/sockets"
+)
+
+// Request and response bodies. They are separate from the engine's types so
+// that the wire format is chosen here, once.
+
+// ServerCreate is the body of POST /servers.
+type ServerCreate struct {
+	// Address to bind: an IP, or a name that resolves to one. Default 127.0.0.1.
+	Host string `json:"host,omitempty" example:"127.0.0.1"`
+	// Port to bind; 0 asks for an ephemeral port (the bound one is in the answer).
+	Port *int `json:"port" example:"9988" minimum:"0" maximum:"65535" validate:"required"`
+	// Buffer of each accepted socket, in bytes; default --buffer-bytes.
+	BufferBytes int `json:"buffer_bytes,omitempty" example:"4194304" minimum:"1"`
+	// What a socket does when its buffer is full: block stops reading (TCP slows the peer), drop_oldest drops and counts.
+	Overflow string `json:"overflow,omitempty" enums:"block,drop_oldest" example:"block"`
+} // @name ServerCreate
+
+// Server is a listening server.
+type Server struct {
+	ID string `json:"id" example:"srv-1"`
+	// The bound host:port.
+	Address string `json:"address" example:"127.0.0.1:9988"`
+	// listening, or failed when the accept loop died (see error).
+	State string `json:"state" enums:"listening,failed" example:"listening"`
+	// Why the accept loop died; only when state is failed.
+	Error     string    `json:"error,omitempty" example:""`
+	CreatedAt time.Time `json:"created_at" format:"date-time" example:"2026-11-29T08:00:00.123456789Z"`
+	// Ids of the sockets it accepted that are still known.
+	Sockets []string `json:"sockets" example:"sock-1,sock-2"`
+	// Connections accepted in all.
+	Accepted int64 `json:"accepted" example:"2"`
+	// Connections closed at once because a limit (--max-sockets, --max-buffer-total) was reached.
+	Rejected    int64  `json:"rejected" example:"0"`
+	BufferBytes int    `json:"buffer_bytes" example:"4194304"`
+	Overflow    string `json:"overflow" enums:"block,drop_oldest" example:"block"`
+} // @name Server
+
+// ServerList is the body of GET /servers.
+type ServerList struct {
+	Servers []Server `json:"servers"`
+} // @name ServerList
+
+// ClientCreate is the body of POST /clients.
+type ClientCreate struct {
+	// Host to connect to: an IP or a name.
+	Host string `json:"host" example:"127.0.0.1" validate:"required"`
+	// Port to connect to.
+	Port *int `json:"port" example:"9988" minimum:"1" maximum:"65535" validate:"required"`
+	// Connect timeout in milliseconds; default 5000.
+	TimeoutMS int `json:"timeout_ms,omitempty" example:"5000" minimum:"1"`
+	// Receive buffer in bytes; default --buffer-bytes.
+	BufferBytes int `json:"buffer_bytes,omitempty" example:"4194304" minimum:"1"`
+	// What the socket does when its buffer is full.
+	Overflow string `json:"overflow,omitempty" enums:"block,drop_oldest" example:"block"`
+} // @name ClientCreate
+
+// Socket is one TCP connection.
+type Socket struct {
+	ID string `json:"id" example:"sock-1"`
+	// accepted: a server accepted it (server_id is set); client: sockman connected it.
+	Kind          string `json:"kind" enums:"accepted,client" example:"accepted"`
+	ServerID      string `json:"server_id,omitempty" example:"srv-1"`
+	LocalAddress  string `json:"local_address" example:"127.0.0.1:9988"`
+	RemoteAddress string `json:"remote_address" example:"127.0.0.1:53412"`
+	State         string `json:"state" enums:"connected,closed" example:"connected"`
+	// Why it closed: peer closed, reset by peer, closed through the API, ...
+	CloseReason string     `json:"close_reason,omitempty" example:""`
+	CreatedAt   time.Time  `json:"created_at" format:"date-time" example:"2026-11-29T08:00:00.123456789Z"`
+	ClosedAt    *time.Time `json:"closed_at,omitempty" format:"date-time"`
+	// Bytes received from the peer in all.
+	BytesReceived int64 `json:"bytes_received" example:"11"`
+	// Bytes sent to the peer in all.
+	BytesSent int64 `json:"bytes_sent" example:"0"`
+	// Bytes received and not yet acknowledged.
+	BufferedBytes int64 `json:"buffered_bytes" example:"11"`
+	// Messages received and not yet acknowledged.
+	BufferedMessages int64 `json:"buffered_messages" example:"1"`
+	// Bytes dropped by overflow drop_oldest.
+	DroppedBytes int64  `json:"dropped_bytes" example:"0"`
+	BufferBytes  int    `json:"buffer_bytes" example:"4194304"`
+	Overflow     string `json:"overflow" enums:"block,drop_oldest" example:"block"`
+} // @name Socket
+
+// SocketList is the body of GET /sockets and GET /clients.
+type SocketList struct {
+	Sockets []Socket `json:"sockets"`
+} // @name SocketList
+
+// SendRequest is the JSON body of POST /sockets/{id}/messages.
+type SendRequest struct {
+	// The bytes to send, written in the given encoding.
+	Data string `json:"data" example:"hello\n" validate:"required"`
+	// How data is written: utf8 (as is, default), base64 or hex.
+	Encoding string `json:"encoding,omitempty" enums:"utf8,base64,hex" example:"utf8"`
+} // @name SendRequest
+
+// SendResult says how many bytes were written to the connection.
+type SendResult struct {
+	Bytes int64 `json:"bytes" example:"6"`
+} // @name SendResult
+
+// BroadcastResult says how many sockets took the whole message, and the
+// bytes written to all of them together.
+type BroadcastResult struct {
+	Sockets int   `json:"sockets" example:"2"`
+	Bytes   int64 `json:"bytes" example:"12"`
+} // @name BroadcastResult
+
+// Message is one chunk received from the peer.
+type Message struct {
+	// Per socket, from 1, one more per message; a gap means messages were dropped.
+	Seq        uint64    `json:"seq" example:"1"`
+	ReceivedAt time.Time `json:"received_at" format:"date-time" example:"2026-11-29T08:00:01.5Z"`
+	// Bytes in the message (before encoding).
+	Size int `json:"size" example:"6"`
+	// How data is written.
+	Encoding string `json:"encoding" enums:"utf8,base64,hex" example:"utf8"`
+	Data     string `json:"data" example:"hello\n"`
+} // @name Message
+
+// MessageList is the JSON answer of GET /sockets/{id}/messages.
+type MessageList struct {
+	SocketID string `json:"socket_id" example:"sock-1"`
+	// The socket's state when the answer was made.
+	State    string    `json:"state" enums:"connected,closed" example:"connected"`
+	Messages []Message `json:"messages"`
+	// Seq of the last message returned (or the after given when none): pass it as after next time.
+	Cursor uint64 `json:"cursor" example:"1"`
+} // @name MessageList
+
+// Health is the answer of GET /healthz.
+type Health struct {
+	Status string `json:"status" example:"ok"`
+} // @name Health
+
+func serverOut(s sockets.ServerInfo) Server {
+	return Server{
+		ID: s.ID, Address: s.Address, State: s.State, Error: s.Error, CreatedAt: s.CreatedAt,
+		Sockets: s.Sockets, Accepted: s.Accepted, Rejected: s.Rejected,
+		BufferBytes: s.BufferBytes, Overflow: string(s.Overflow),
+	}
+}
+
+func socketOut(s sockets.SocketInfo) Socket {
+	out := Socket{
+		ID: s.ID, Kind: string(s.Kind), ServerID: s.ServerID,
+		LocalAddress: s.LocalAddress, RemoteAddress: s.RemoteAddress,
+		State: s.State, CloseReason: s.CloseReason, CreatedAt: s.CreatedAt,
+		BytesReceived: s.BytesReceived, BytesSent: s.BytesSent,
+		BufferedBytes: s.BufferedBytes, BufferedMessages: s.BufferedMessages,
+		DroppedBytes: s.DroppedBytes, BufferBytes: s.BufferBytes, Overflow: string(s.Overflow),
+	}
+	if !s.ClosedAt.IsZero() {
+		t := s.ClosedAt
+		out.ClosedAt = &t
+	}
+	return out
+}

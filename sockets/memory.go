@@ -1,0 +1,60 @@
+package sockets
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// memory accounts the bytes held by every socket buffer of one registry
+// against --max-buffer-total. A socket whose read would exceed the total waits
+// (block) like a full buffer, so the limit is backpressure, not data loss.
+type memory struct {
+	limit   int64 // 0: no limit
+	used    atomic.Int64
+	waiting atomic.Bool // a reader waits on freed; add must wake it
+
+	mu    sync.Mutex    // guards freed
+	freed chan struct{} // closed and replaced when bytes are given back
+}
+
+func newMemory(limit int64) *memory {
+	return &memory{limit: limit, freed: make(chan struct{})}
+}
+
+// add changes the used total by n (negative to give back).
+func (m *memory) add(n int64) {
+	m.used.Add(n)
+	// Order matters: freedChan sets waiting before the caller loads used, and add changes
+	// used before it loads waiting, so a waiter either sees the new total or
+	// is woken.
+	if n < 0 && m.waiting.Load() {
+		m.mu.Lock()
+		m.waiting.Store(false)
+		close(m.freed)
+		m.freed = make(chan struct{})
+		m.mu.Unlock()
+	}
+}
+
+// avail returns how many more bytes may be buffered (a large number when
+// unlimited).
+func (m *memory) avail() int64 {
+	if m.limit <= 0 {
+		return 1 << 62
+	}
+	return m.limit - m.used.Load()
+}
+
+// freedChan returns a channel closed when bytes are next given back. The
+// caller must check avail again after taking it, then wait.
+func (m *memory) freedChan() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.waiting.Store(true)
+	return m.freed
+}
+
+// full reports whether the total is at or over the limit.
+func (m *memory) full() bool {
+	return m.limit > 0 && m.used.Load() >= m.limit
+}

@@ -1,0 +1,217 @@
+package sockets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// ListenOptions describe a server to open.
+type ListenOptions struct {
+	Host        string // IP or name; "" means 127.0.0.1
+	Port        int    // 0 asks for an ephemeral port
+	BufferBytes int    // per accepted socket; 0 means the registry default
+	Overflow    string // "block" (default) or "drop_oldest"
+}
+
+// Listen binds a listener and starts accepting. It returns once the address
+// is bound: ErrAddrInUse when it is taken, ErrForbidden when the listen policy
+// denies it, ErrInvalid for a bad option or an address that is not local,
+// ErrLimit at --max-servers, ErrClosed after Close.
+func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error) {
+	bufBytes, ov, err := r.bufferOptions(o.BufferBytes, o.Overflow)
+	if err != nil {
+		return nil, err
+	}
+	if err := validPort(o.Port); err != nil {
+		return nil, err
+	}
+	host := o.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	ip, err := r.resolveOne(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	// Reserve a server slot, so that concurrent listens cannot pass the
+	// limit; bind without the lock held.
+	r.mu.Lock()
+	switch {
+	case r.closed:
+		r.mu.Unlock()
+		return nil, fmt.Errorf("%w: the service is shutting down", ErrClosed)
+	case r.listening >= r.cfg.MaxServers:
+		r.mu.Unlock()
+		return nil, fmt.Errorf("%w: %d servers are listening, the most --max-servers allows; delete some (DELETE /servers/{id})", ErrLimit, r.cfg.MaxServers)
+	}
+	r.listening++
+	r.mu.Unlock()
+
+	addr := net.JoinHostPort(ip.String(), strconv.Itoa(o.Port))
+	lc := net.ListenConfig{Control: r.cfg.ListenPolicy.Control, KeepAlive: 30 * time.Second}
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		r.mu.Lock()
+		r.listening--
+		r.mu.Unlock()
+		return nil, listenError(addr, err)
+	}
+	srv := &Server{
+		ln:       ln,
+		addr:     ln.Addr().String(),
+		created:  time.Now().UTC(),
+		bufBytes: bufBytes,
+		overflow: ov,
+		reg:      r,
+		done:     make(chan struct{}),
+		stop:     make(chan struct{}),
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.listening--
+		r.mu.Unlock()
+		ln.Close()
+		return nil, fmt.Errorf("%w: the service is shutting down", ErrClosed)
+	}
+	r.lastServer++
+	srv.id = "srv-" + strconv.FormatUint(r.lastServer, 10)
+	r.servers[srv.id] = srv
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		srv.acceptLoop()
+	}()
+	return srv, nil
+}
+
+// resolveOne turns host into one IP with the registry's resolver; an IP
+// literal is used as it is.
+func (r *Registry) resolveOne(ctx context.Context, host string) (net.IP, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip, nil
+	}
+	ips, err := r.cfg.Resolver.LookupIP(ctx, "ip", host)
+	if err != nil || len(ips) == 0 {
+		return nil, fmt.Errorf("%w: host %q does not resolve to an address: %v", ErrInvalid, host, err)
+	}
+	return ips[0], nil
+}
+
+func listenError(addr string, err error) error {
+	switch {
+	case errors.Is(err, ErrForbidden):
+		return unwrapPolicy(err)
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%w: %s is already bound by another listener; choose another port or port 0 for an ephemeral one", ErrAddrInUse, addr)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("%w: %s is not an address of this machine; use a local address such as 127.0.0.1", ErrInvalid, addr)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("%w: no permission to bind %s (ports below 1024 need privileges)", ErrForbidden, addr)
+	}
+	return fmt.Errorf("%w: cannot listen on %s: %v", ErrInvalid, addr, err)
+}
+
+// unwrapPolicy returns the policy's own error out of the *net.OpError and
+// *os.SyscallError that net wraps around a Control error, so that its
+// message names the rule without Go's prefixes.
+func unwrapPolicy(err error) error {
+	for {
+		var next error
+		var oe *net.OpError
+		var se *os.SyscallError
+		switch {
+		case errors.As(err, &oe) && oe.Err != nil && oe != err:
+			next = oe.Err
+		case errors.As(err, &se) && se.Err != nil:
+			next = se.Err
+		}
+		if next == nil || next == err || !errors.Is(next, ErrForbidden) {
+			return err
+		}
+		err = next
+	}
+}
+
+// DialOptions describe a client connection to open.
+type DialOptions struct {
+	Host        string        // IP or name, required
+	Port        int           // 1 to 65535
+	Timeout     time.Duration // 0 means the registry default
+	BufferBytes int
+	Overflow    string
+}
+
+// Dial connects to host:port and registers the connection as a client
+// socket. It returns once connected or failed: ErrConnectFailed (refused,
+// unreachable, name not resolved), ErrConnectTimeout, ErrForbidden (policy),
+// ErrInvalid, ErrLimit at --max-sockets, ErrClosed after Close.
+func (r *Registry) Dial(ctx context.Context, o DialOptions) (*Socket, error) {
+	bufBytes, ov, err := r.bufferOptions(o.BufferBytes, o.Overflow)
+	if err != nil {
+		return nil, err
+	}
+	if o.Host == "" {
+		return nil, fmt.Errorf("%w: host is required", ErrInvalid)
+	}
+	if o.Port < 1 || o.Port > 65535 {
+		return nil, fmt.Errorf("%w: port %d is out of range 1 to 65535", ErrInvalid, o.Port)
+	}
+	timeout := o.Timeout
+	switch {
+	case timeout == 0:
+		timeout = r.cfg.DialTimeout
+	case timeout < 0 || timeout > r.cfg.MaxDialTimeout:
+		return nil, fmt.Errorf("%w: timeout %v is out of range 1ms to %v", ErrInvalid, timeout, r.cfg.MaxDialTimeout)
+	}
+	if r.mem.full() {
+		return nil, fmt.Errorf("%w: sockets hold %d bytes, the most --max-buffer-total allows; read or delete sockets to free memory", ErrLimit, r.cfg.MaxBufferTotal)
+	}
+	r.mu.Lock()
+	switch {
+	case r.closed:
+		r.mu.Unlock()
+		return nil, fmt.Errorf("%w: the service is shutting down", ErrClosed)
+	case r.open >= r.cfg.MaxSockets:
+		r.mu.Unlock()
+		return nil, r.socketLimitError()
+	}
+	r.open++ // reserved; register takes it over
+	r.mu.Unlock()
+
+	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	d := net.Dialer{Resolver: r.cfg.Resolver, Control: r.cfg.ConnectPolicy.Control, KeepAlive: 30 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		r.mu.Lock()
+		r.open--
+		r.mu.Unlock()
+		return nil, dialError(addr, timeout, ctx, err)
+	}
+	return r.register(conn.(*net.TCPConn), KindClient, nil, bufBytes, ov, true)
+}
+
+func dialError(addr string, timeout time.Duration, ctx context.Context, err error) error {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, ErrForbidden):
+		return unwrapPolicy(err)
+	case errors.As(err, &dnsErr) && !dnsErr.IsTimeout:
+		return fmt.Errorf("%w: the name in %s did not resolve (%v); check the host", ErrConnectFailed, addr, dnsErr)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w: %s did not answer within %v; check the host and port, or raise timeout_ms", ErrConnectTimeout, addr, timeout)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("%w: %s refused the connection; is anything listening there?", ErrConnectFailed, addr)
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return fmt.Errorf("%w: %s is unreachable from this machine", ErrConnectFailed, addr)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrConnectFailed, addr, err)
+}

@@ -1,0 +1,352 @@
+package sockets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Kind says how a socket came to be.
+type Kind string
+
+const (
+	// KindAccepted: a server accepted it.
+	KindAccepted Kind = "accepted"
+	// KindClient: the registry dialled it.
+	KindClient Kind = "client"
+)
+
+// Socket states.
+const (
+	StateConnected = "connected"
+	StateClosed    = "closed"
+)
+
+// Close reasons, as shown in SocketInfo.CloseReason.
+const (
+	ReasonPeerClosed   = "peer closed"
+	ReasonPeerReset    = "reset by peer"
+	ReasonAPI          = "closed through the API"
+	ReasonServerClosed = "server deleted with close_sockets"
+	ReasonShutdown     = "service shutting down"
+)
+
+// readSize is the most one read takes from the kernel: large reads are what
+// make the receive path fast (about 1.4x io.Copy's 32 KiB on loopback).
+const readSize = 256 << 10
+
+// Socket is one TCP connection: its read loop fills a bounded buffer that the
+// API reads with a cursor; Send writes to the peer. The connection, id and
+// kind are fixed at construction; the read loop is the connection's only reader.
+type Socket struct {
+	id       string
+	kind     Kind
+	serverID string
+	conn     *net.TCPConn
+	local    string
+	remote   string
+	created  time.Time
+	buf      *buffer
+	mem      *memory
+	writeTO  time.Duration
+	onClosed func(*Socket) // called once by the read loop after the close
+
+	done    chan struct{} // closed when the read loop has returned
+	closing chan struct{} // closed when close starts; wakes a loop waiting for space
+
+	bytesRecv atomic.Int64
+	bytesSent atomic.Int64
+
+	writeMu sync.Mutex // serialises Send so that messages never interleave
+
+	mu          sync.Mutex // guards the following fields
+	closed      bool
+	closeReason string
+	closedAt    time.Time
+}
+
+func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, bufBytes int, overflow Overflow, mem *memory, writeTO time.Duration) *Socket {
+	return &Socket{
+		id:       id,
+		kind:     kind,
+		serverID: serverID,
+		conn:     conn,
+		local:    conn.LocalAddr().String(),
+		remote:   conn.RemoteAddr().String(),
+		created:  time.Now().UTC(),
+		buf:      newBuffer(bufBytes, overflow, mem),
+		mem:      mem,
+		writeTO:  writeTO,
+		done:     make(chan struct{}),
+		closing:  make(chan struct{}),
+	}
+}
+
+// ID returns the socket's id.
+func (s *Socket) ID() string { return s.id }
+
+// readLoop reads the connection into the buffer until the connection ends.
+// It is the connection's only reader; it closes done when it returns.
+func (s *Socket) readLoop() {
+	defer close(s.done)
+	rc, err := s.conn.SyscallConn()
+	if err != nil {
+		s.finish(fmt.Sprintf("I/O error: %v", err))
+		return
+	}
+	for {
+		n, ok := s.waitSpace()
+		if !ok {
+			break
+		}
+		data, err := readQueued(rc, n)
+		if len(data) > 0 {
+			s.bytesRecv.Add(int64(len(data)))
+			s.buf.push(data, time.Now().UTC())
+		}
+		if err != nil {
+			s.finish(closeReason(err))
+			break
+		}
+	}
+	s.buf.setEOF()
+	if s.onClosed != nil {
+		s.onClosed(s)
+	}
+}
+
+// waitSpace blocks until the socket's buffer and the registry-wide budget
+// both have room, and returns how many bytes the next read may take. It
+// returns false when the socket is closing.
+func (s *Socket) waitSpace() (int, bool) {
+	for {
+		n, freed := s.buf.space()
+		if n > 0 {
+			avail := s.mem.avail()
+			if avail > 0 {
+				return int(min(int64(n), avail, readSize)), true
+			}
+			freed = s.mem.freedChan()
+			if s.mem.avail() > 0 {
+				continue
+			}
+		}
+		select {
+		case <-freed:
+		case <-s.closing:
+			return 0, false
+		}
+	}
+}
+
+// closeReason turns the error that ended a read into a close reason.
+func closeReason(err error) string {
+	switch {
+	case errors.Is(err, io.EOF):
+		return ReasonPeerClosed
+	case errors.Is(err, syscall.ECONNRESET):
+		return ReasonPeerReset
+	case errors.Is(err, syscall.ETIMEDOUT):
+		return "connection timed out (no answer to keepalive or retransmission)"
+	case errors.Is(err, net.ErrClosed):
+		return ReasonAPI // only our own Close closes the conn under the loop
+	}
+	return fmt.Sprintf("I/O error: %v", err)
+}
+
+// finish marks the socket closed with reason, unless it already is, and
+// closes the connection. It reports whether this call closed it.
+func (s *Socket) finish(reason string) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	s.closed = true
+	s.closeReason = reason
+	s.closedAt = time.Now().UTC()
+	close(s.closing)
+	s.mu.Unlock()
+	s.conn.Close()
+	return true
+}
+
+// Close closes the connection with reason and waits for the read loop to
+// end. It is idempotent: a later call keeps the first reason. What was
+// received stays readable.
+func (s *Socket) Close(reason string) {
+	s.finish(reason)
+	<-s.done
+}
+
+// Closed reports whether the socket is closed.
+func (s *Socket) Closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Send writes everything r yields to the peer, in order, and returns the
+// number of bytes written. Concurrent sends are serialised and never
+// interleave. Each write must complete within the write timeout, else
+// ErrWriteTimeout (the bytes counted were sent). A closed socket or a peer
+// that reset gives ErrSocketClosed; an error from r is returned wrapped.
+func (s *Socket) Send(ctx context.Context, r io.Reader) (int64, error) {
+	if s.Closed() {
+		return 0, s.closedError()
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+
+	bp := sendBufs.Get().(*[]byte)
+	defer sendBufs.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			if err := ctx.Err(); err != nil {
+				return total, err
+			}
+			s.conn.SetWriteDeadline(time.Now().Add(s.writeTO))
+			w, werr := s.conn.Write(buf[:n])
+			total += int64(w)
+			s.bytesSent.Add(int64(w))
+			if werr != nil {
+				return total, s.writeError(werr, total)
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, fmt.Errorf("reading the request body after %d bytes were sent: %w", total, rerr)
+		}
+	}
+}
+
+var sendBufs = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
+
+func (s *Socket) closedError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Errorf("%w: socket %s closed (%s); open a new connection", ErrSocketClosed, s.id, s.closeReason)
+}
+
+func (s *Socket) writeError(err error, sent int64) error {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w: the peer of socket %s took no data for %v; %d bytes were sent before the timeout", ErrWriteTimeout, s.id, s.writeTO, sent)
+	case errors.Is(err, net.ErrClosed):
+		return s.closedError()
+	case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
+		s.finish(ReasonPeerReset)
+		return fmt.Errorf("%w: the peer of socket %s closed the connection after %d bytes were sent: %v", ErrSocketClosed, s.id, sent, err)
+	}
+	return fmt.Errorf("%w: writing to socket %s after %d bytes: %v", ErrSocketClosed, s.id, sent, err)
+}
+
+// Read acknowledges and selects messages as o says. With o.Wait it blocks
+// until a message is there, the socket closes, the wait ends or ctx ends
+// (then it returns what it has, not an error).
+func (s *Socket) Read(ctx context.Context, o ReadOptions) (Selection, error) {
+	var after uint64
+	if o.After != nil {
+		if err := s.buf.ack(*o.After); err != nil {
+			return Selection{}, err
+		}
+		after = *o.After
+	} else {
+		after = s.buf.firstUnacked() - 1
+	}
+	var timeout <-chan time.Time
+	if o.Wait > 0 {
+		t := time.NewTimer(o.Wait)
+		defer t.Stop()
+		timeout = t.C
+	}
+	for {
+		sel, changed := s.buf.selectAfter(after, o.Limit, o.MaxBytes)
+		if len(sel.Messages) > 0 || sel.EOF || timeout == nil {
+			return sel, nil
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			timeout = nil
+		case <-ctx.Done():
+			return sel, nil
+		}
+	}
+}
+
+// SocketInfo is a snapshot of a socket.
+type SocketInfo struct {
+	ID               string
+	Kind             Kind
+	ServerID         string
+	LocalAddress     string
+	RemoteAddress    string
+	State            string
+	CloseReason      string
+	CreatedAt        time.Time
+	ClosedAt         time.Time // zero while connected
+	BytesReceived    int64
+	BytesSent        int64
+	BufferedBytes    int64
+	BufferedMessages int64
+	DroppedBytes     int64
+	BufferBytes      int
+	Overflow         Overflow
+}
+
+// Info returns a snapshot of the socket.
+func (s *Socket) Info() SocketInfo {
+	size, count, dropped := s.buf.stats()
+	info := SocketInfo{
+		ID:               s.id,
+		Kind:             s.kind,
+		ServerID:         s.serverID,
+		LocalAddress:     s.local,
+		RemoteAddress:    s.remote,
+		State:            StateConnected,
+		CreatedAt:        s.created,
+		BytesReceived:    s.bytesRecv.Load(),
+		BytesSent:        s.bytesSent.Load(),
+		BufferedBytes:    int64(size),
+		BufferedMessages: int64(count),
+		DroppedBytes:     dropped,
+		BufferBytes:      s.buf.limit,
+		Overflow:         s.buf.overflow,
+	}
+	s.mu.Lock()
+	if s.closed {
+		info.State = StateClosed
+		info.CloseReason = s.closeReason
+		info.ClosedAt = s.closedAt
+	}
+	s.mu.Unlock()
+	return info
+}
+
+// State returns StateConnected or StateClosed.
+func (s *Socket) State() string {
+	if s.Closed() {
+		return StateClosed
+	}
+	return StateConnected
+}
+
+// closedSince returns when the socket closed, and false while it is open.
+func (s *Socket) closedSince() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closedAt, s.closed
+}
