@@ -330,6 +330,12 @@ func (p *Policy) listRules() string {
 // as the default policy.
 func (p *Policy) Control(network, address string, c syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
+	if i, j := strings.IndexByte(address, '%'), strings.LastIndexByte(address, ':'); err != nil && !strings.HasPrefix(address, "[") && 0 < i && i < j {
+		// Go passes an IPv4-mapped address with a zone (::ffff:127.0.0.1%lo)
+		// as "127.0.0.1%lo:80", which netip refuses; the zone means nothing
+		// to IPv4, so the address is checked without it.
+		ap, err = netip.ParseAddrPort(address[:i] + address[j:])
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %s address %q is not an ip:port", ErrInvalid, network, address)
 	}

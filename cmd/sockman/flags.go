@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -18,26 +19,42 @@ var errHelp = errors.New("help requested")
 
 // serveConfig is everything `sockman serve` is told by flags and env.
 type serveConfig struct {
-	Addr            string
-	Token           string
-	TokenFile       string
-	AllowedHosts    []string
-	CORSOrigins     []string
-	AllowConnect    []string
-	AllowListen     []string
-	BufferBytes     int64
-	MaxBufferBytes  int64
-	MaxBufferTotal  int64
-	MaxSockets      int
-	MaxServers      int
-	MaxBody         int64
-	MaxWait         time.Duration
-	ConnectTimeout  time.Duration
-	WriteTimeout    time.Duration
-	ClosedRetention time.Duration
-	ShutdownTimeout time.Duration
-	LogLevel        string
+	Addr              string
+	Token             string
+	TokenFile         string
+	AllowedHosts      []string
+	CORSOrigins       []string
+	AllowConnect      []string
+	AllowListen       []string
+	BufferBytes       int64
+	MaxBufferBytes    int64
+	MaxBufferTotal    int64
+	MaxSockets        int
+	MaxServers        int
+	MaxBody           int64
+	MaxWait           time.Duration
+	ConnectTimeout    time.Duration
+	MaxConnectTimeout time.Duration
+	WriteTimeout      time.Duration
+	ReadHeaderTimeout time.Duration
+	ClosedRetention   time.Duration
+	ShutdownTimeout   time.Duration
+	LogLevel          string
+
+	// tokenOnCommandLine: --token was given as a flag, where other users of
+	// the machine can read it (ps); serve warns.
+	tokenOnCommandLine bool
+	// resolver resolves names for connects and listens; nil is Go's default.
+	// Tests set it to a fake DNS server so that no name leaves the machine.
+	resolver *net.Resolver
 }
+
+// Defaults of the HTTP server that have no flag.
+const (
+	defaultReadHeaderTimeout = 10 * time.Second
+	idleTimeout              = 2 * time.Minute
+	maxHeaderBytes           = 64 << 10
+)
 
 // envName is the environment twin of a flag: --max-body is SOCKMAN_MAX_BODY.
 func envName(flagName string) string {
@@ -45,41 +62,51 @@ func envName(flagName string) string {
 }
 
 // parseServeFlags reads the serve flags; each flag's env twin sets it when
-// the flag is not given. It returns errHelp after printing -h.
+// the flag is not given (a list flag given on the command line replaces its
+// env twin's list). It reads --token-file and checks that the values go
+// together. It returns errHelp after printing -h.
 func parseServeFlags(args []string, lookupEnv func(string) (string, bool), out io.Writer) (serveConfig, error) {
 	c := serveConfig{
-		Addr:            "127.0.0.1:8080",
-		BufferBytes:     sockets.DefaultBufferBytes,
-		MaxBufferBytes:  sockets.DefaultMaxBufferBytes,
-		MaxBufferTotal:  sockets.DefaultMaxBufferTotal,
-		MaxSockets:      sockets.DefaultMaxSockets,
-		MaxServers:      sockets.DefaultMaxServers,
-		MaxBody:         api.DefaultMaxBody,
-		MaxWait:         api.DefaultMaxWait,
-		ConnectTimeout:  sockets.DefaultDialTimeout,
-		WriteTimeout:    sockets.DefaultWriteTimeout,
-		ClosedRetention: sockets.DefaultClosedRetention,
-		ShutdownTimeout: 10 * time.Second,
-		LogLevel:        "info",
+		Addr:              "127.0.0.1:8080",
+		BufferBytes:       sockets.DefaultBufferBytes,
+		MaxBufferBytes:    sockets.DefaultMaxBufferBytes,
+		MaxBufferTotal:    sockets.DefaultMaxBufferTotal,
+		MaxSockets:        sockets.DefaultMaxSockets,
+		MaxServers:        sockets.DefaultMaxServers,
+		MaxBody:           api.DefaultMaxBody,
+		MaxWait:           api.DefaultMaxWait,
+		ConnectTimeout:    sockets.DefaultDialTimeout,
+		MaxConnectTimeout: sockets.DefaultMaxDialTimeout,
+		WriteTimeout:      sockets.DefaultWriteTimeout,
+		ReadHeaderTimeout: defaultReadHeaderTimeout,
+		ClosedRetention:   sockets.DefaultClosedRetention,
+		ShutdownTimeout:   10 * time.Second,
+		LogLevel:          "info",
 	}
 	fs := flag.NewFlagSet("sockman serve", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&c.Addr, "addr", c.Addr, "HOST:PORT the API listens on; a non-loopback host needs --token")
-	fs.StringVar(&c.Token, "token", "", "bearer token every route but /healthz requires (prefer --token-file or the env twin: flags show in ps)")
+	fs.Usage = func() {
+		fmt.Fprintf(out, "usage: sockman serve [flags]\n\nEvery flag can also be set by its environment twin: --max-body is SOCKMAN_MAX_BODY.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.Addr, "addr", c.Addr, "HOST:PORT the API listens on; a host other than a loopback address or localhost needs a token")
+	fs.StringVar(&c.Token, "token", "", "bearer token every route but /healthz and the docs requires (prefer --token-file or SOCKMAN_TOKEN: flags show in ps)")
 	fs.StringVar(&c.TokenFile, "token-file", "", "file holding the bearer token (surrounding white space is ignored)")
-	fs.Var((*listFlag)(&c.AllowedHosts), "allowed-hosts", "extra Host header names the API answers (loopback names and the --addr host always); repeat or comma-separate")
-	fs.Var((*listFlag)(&c.CORSOrigins), "cors-origin", "origins allowed to call the API from a browser (CORS); repeat or comma-separate; none by default")
-	fs.Var((*listFlag)(&c.AllowConnect), "allow-connect", "rules ADDR[:PORTS] for outbound connects; once given, only what they match is allowed")
-	fs.Var((*listFlag)(&c.AllowListen), "allow-listen", "rules ADDR[:PORTS] for listens; once given, only what they match is allowed")
+	fs.Var(&listFlag{vals: &c.AllowedHosts}, "allowed-hosts", "more Host header names the API answers to, besides loopback names and the --addr host; '*' turns the check off (needs a token); repeat or comma-separate")
+	fs.Var(&listFlag{vals: &c.CORSOrigins}, "cors-origin", "browser origins (scheme://host[:port]) that may call the API from their pages (CORS); repeat or comma-separate; none by default")
+	fs.Var(&listFlag{vals: &c.AllowConnect}, "allow-connect", "rules ADDR[:PORTS] for outbound connects, e.g. 10.0.0.0/8:1-1024; once given, only what they match is allowed")
+	fs.Var(&listFlag{vals: &c.AllowListen}, "allow-listen", "rules ADDR[:PORTS] for listens, e.g. 127.0.0.1:20000-20010; once given, only what they match is allowed")
 	fs.Var((*sizeFlag)(&c.BufferBytes), "buffer-bytes", "receive buffer of a socket when the request names none (bytes, or with KiB/MiB/GiB)")
 	fs.Var((*sizeFlag)(&c.MaxBufferBytes), "max-buffer-bytes", "largest buffer_bytes a request may ask for")
 	fs.Var((*sizeFlag)(&c.MaxBufferTotal), "max-buffer-total", "bytes all sockets may hold together; past it reads pause and new sockets get 503")
-	fs.IntVar(&c.MaxSockets, "max-sockets", c.MaxSockets, "open sockets (accepted and client) at most; past it connects get 503 and servers close new connections")
-	fs.IntVar(&c.MaxServers, "max-servers", c.MaxServers, "listening servers at most")
-	fs.Var((*sizeFlag)(&c.MaxBody), "max-body", "largest request body")
+	fs.IntVar(&c.MaxSockets, "max-sockets", c.MaxSockets, "open sockets (accepted and client) at most; past it connects get 503 and servers close new connections at once")
+	fs.IntVar(&c.MaxServers, "max-servers", c.MaxServers, "listening servers at most; past it listens get 503")
+	fs.Var((*sizeFlag)(&c.MaxBody), "max-body", "largest request body; larger ones get 413")
 	fs.DurationVar(&c.MaxWait, "max-wait", c.MaxWait, "longest long poll (?wait=); longer waits are cut to it")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "connect timeout when a request names none")
+	fs.DurationVar(&c.MaxConnectTimeout, "max-connect-timeout", c.MaxConnectTimeout, "longest connect timeout (timeout_ms) a request may ask for")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "a write to a peer that takes no data for this long fails with 504")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time an API client has to send its request headers; slower connections are closed")
 	fs.DurationVar(&c.ClosedRetention, "closed-retention", c.ClosedRetention, "how long a closed socket and its unread data stay readable")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGINT/SIGTERM waits for requests in flight")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
@@ -88,7 +115,10 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), out i
 	fs.VisitAll(func(f *flag.Flag) {
 		if v, ok := lookupEnv(envName(f.Name)); ok && envErr == nil {
 			if err := f.Value.Set(v); err != nil {
-				envErr = fmt.Errorf("%s=%q: %v", envName(f.Name), v, err)
+				envErr = fmt.Errorf("%s: %v", envName(f.Name), err) // not the value: it may be the token
+			}
+			if l, ok := f.Value.(*listFlag); ok {
+				l.fromEnv = true
 			}
 		}
 	})
@@ -104,7 +134,15 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), out i
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "token" {
+			c.tokenOnCommandLine = true
+		}
+	})
 	if c.TokenFile != "" {
+		if c.Token != "" {
+			return c, errors.New("both a token (--token or SOCKMAN_TOKEN) and --token-file are set; give one")
+		}
 		b, err := os.ReadFile(c.TokenFile)
 		if err != nil {
 			return c, fmt.Errorf("--token-file: %v", err)
@@ -114,18 +152,57 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), out i
 			return c, fmt.Errorf("--token-file %s is empty", c.TokenFile)
 		}
 	}
-	return c, nil
+	return c, c.check()
 }
 
-// listFlag collects repeated or comma-separated values.
-type listFlag []string
+// check reports values that cannot go together, naming the flags.
+func (c serveConfig) check() error {
+	positive := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"--max-wait", c.MaxWait}, {"--connect-timeout", c.ConnectTimeout}, {"--max-connect-timeout", c.MaxConnectTimeout},
+		{"--write-timeout", c.WriteTimeout}, {"--read-header-timeout", c.ReadHeaderTimeout}, {"--closed-retention", c.ClosedRetention},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			return fmt.Errorf("%s %v: want a positive duration such as 10s", p.name, p.d)
+		}
+	}
+	switch {
+	case c.ShutdownTimeout < 0:
+		return fmt.Errorf("--shutdown-timeout %v: want 0 or more", c.ShutdownTimeout)
+	case c.ConnectTimeout > c.MaxConnectTimeout:
+		return fmt.Errorf("--connect-timeout %v is longer than --max-connect-timeout %v", c.ConnectTimeout, c.MaxConnectTimeout)
+	case c.BufferBytes > c.MaxBufferBytes:
+		return fmt.Errorf("--buffer-bytes %d is larger than --max-buffer-bytes %d", c.BufferBytes, c.MaxBufferBytes)
+	case c.MaxSockets <= 0 || c.MaxServers <= 0:
+		return errors.New("--max-sockets and --max-servers must be positive")
+	}
+	return nil
+}
 
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
+// listFlag collects repeated or comma-separated values. The first value given
+// on the command line replaces those its env twin gave.
+type listFlag struct {
+	vals    *[]string
+	fromEnv bool
+}
+
+func (l *listFlag) String() string {
+	if l.vals == nil { // the zero value flag.PrintDefaults makes
+		return ""
+	}
+	return strings.Join(*l.vals, ",")
+}
 
 func (l *listFlag) Set(v string) error {
+	if l.fromEnv {
+		*l.vals, l.fromEnv = nil, false
+	}
 	for _, s := range strings.Split(v, ",") {
 		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
+			*l.vals = append(*l.vals, s)
 		}
 	}
 	return nil

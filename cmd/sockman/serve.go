@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sockman/sockman"
@@ -19,7 +19,8 @@ import (
 // requests and end long polls, wait for requests in flight (up to
 // --shutdown-timeout), close every server and socket and wait for their
 // goroutines. When ready is not nil it receives the API's address once it
-// is serving.
+// is serving. It refuses to start, before binding anything, when the
+// configuration would expose the API without a token.
 func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- string) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -27,7 +28,13 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	if err := c.check(); err != nil {
+		return err
+	}
 	if err := checkExposure(c); err != nil {
+		return err
+	}
+	if err := (api.Options{Token: c.Token, AllowedHosts: c.AllowedHosts, CORSOrigins: c.CORSOrigins}).CheckSecurity(); err != nil {
 		return err
 	}
 	connectPolicy, err := sockets.ParsePolicy("--allow-connect", c.AllowConnect)
@@ -38,10 +45,15 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 	if err != nil {
 		return err
 	}
-	if c.MaxSockets <= 0 || c.MaxServers <= 0 {
-		return errors.New("--max-sockets and --max-servers must be positive")
-	}
 
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on --addr %s: %w", c.Addr, err)
+	}
+	if err := checkBound(c, ln.Addr()); err != nil {
+		ln.Close()
+		return err
+	}
 	reg := sockets.New(sockets.Config{
 		BufferBytes:     int(c.BufferBytes),
 		MaxBufferBytes:  int(c.MaxBufferBytes),
@@ -49,25 +61,23 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		MaxSockets:      c.MaxSockets,
 		MaxServers:      c.MaxServers,
 		DialTimeout:     c.ConnectTimeout,
+		MaxDialTimeout:  c.MaxConnectTimeout,
 		WriteTimeout:    c.WriteTimeout,
 		ClosedRetention: c.ClosedRetention,
 		ConnectPolicy:   connectPolicy,
 		ListenPolicy:    listenPolicy,
+		Resolver:        c.resolver,
 		Logger:          log,
 	})
 	defer reg.Close()
-
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen on --addr %s: %w", c.Addr, err)
-	}
+	hosts := allowedHosts(c, ln.Addr())
 	e := api.New(reg, api.Options{
 		MaxBody:      c.MaxBody,
 		MaxWait:      c.MaxWait,
 		OpenAPI:      sockman.OpenAPI,
 		Logger:       log,
 		Token:        c.Token,
-		AllowedHosts: append(c.AllowedHosts, hostOf(c.Addr), hostOf(ln.Addr().String())),
+		AllowedHosts: hosts,
 		CORSOrigins:  c.CORSOrigins,
 	})
 
@@ -75,21 +85,28 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 	// answer at once instead of holding the shutdown.
 	baseCtx, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
-	srv := &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		// Room for the longest long poll, then for a slow send.
-		WriteTimeout: c.MaxWait + c.WriteTimeout + 30*time.Second,
-		BaseContext:  func(net.Listener) context.Context { return baseCtx },
-		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
+	srv := newHTTPServer(c, e, baseCtx, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("sockman serving", "addr", ln.Addr().String(), "swagger", "http://"+ln.Addr().String()+"/swagger/index.html", "token", c.Token != "")
+
+	addr := ln.Addr().String()
+	log.Info("sockman serving", "addr", addr, "swagger", "http://"+addr+"/swagger/index.html",
+		"token", c.Token != "", "allowed_hosts", strings.Join(hosts, ","),
+		"allow_connect", connectPolicy.String(), "allow_listen", listenPolicy.String())
+	if n := len(c.Token); n > 0 && n < minTokenLen {
+		log.Warn("the token is short: a guessed token opens connections from this host; use at least 32 random characters, e.g. from: openssl rand -hex 32", "length", n)
+	}
+	if c.tokenOnCommandLine {
+		log.Warn("the token was given with --token, which other users of this machine can read (ps, /proc); prefer --token-file or SOCKMAN_TOKEN")
+	}
+	if isUnspecified(hostOf(c.Addr)) && len(c.AllowedHosts) == 0 {
+		log.Warn("--addr listens on every interface, but only loopback names are allowed as Host: list the names and addresses other machines use with --allowed-hosts", "addr", c.Addr)
+	}
 	if ready != nil {
-		ready <- ln.Addr().String()
+		select {
+		case ready <- addr:
+		case <-ctx.Done():
+		}
 	}
 
 	select {
@@ -111,6 +128,42 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 	return nil
 }
 
+// minTokenLen is the token length under which serve warns.
+const minTokenLen = 16
+
+// newHTTPServer returns the API's http.Server, every bound derived from c:
+//
+//   - ReadHeaderTimeout (--read-header-timeout) closes a client that is slow
+//     to send its headers (slowloris); MaxHeaderBytes bounds their size.
+//   - ReadTimeout and WriteTimeout bound a whole request, body and answer
+//     included (requestTimeout), and leave room for the longest request
+//     sockman allows: a long poll of --max-wait or a connect of
+//     --max-connect-timeout. A read deadline that passed would also cancel
+//     the request's context, so ReadTimeout must be as long.
+//   - IdleTimeout closes kept-alive connections that send nothing.
+//
+// Request contexts derive from base.
+func newHTTPServer(c serveConfig, h http.Handler, base context.Context, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
+		ReadTimeout:       requestTimeout(c),
+		WriteTimeout:      requestTimeout(c),
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+// requestTimeout is the most one API request may take from its first byte to
+// its answer's last: its headers, the longest wait a request may ask for (a
+// long poll or a connect), and two write timeouts (a send to a slow peer, and
+// the answer to a slow client). With the defaults: 10s + 2m + 20s.
+func requestTimeout(c serveConfig) time.Duration {
+	return c.ReadHeaderTimeout + max(c.MaxWait, c.MaxConnectTimeout) + 2*c.WriteTimeout
+}
+
 // hostOf returns the host part of a HOST:PORT.
 func hostOf(addr string) string {
 	host, _, err := net.SplitHostPort(addr)
@@ -120,17 +173,55 @@ func hostOf(addr string) string {
 	return host
 }
 
-// checkExposure refuses to serve a non-loopback address without a token.
+// allowedHosts is the Host allow-list: --allowed-hosts, plus the --addr host
+// and the bound address when they name one interface. An unspecified
+// address (0.0.0.0, ::) is never a Host: a browser that sends it was pointed
+// at 0.0.0.0 by some page, which is an attack, not a user.
+func allowedHosts(c serveConfig, bound net.Addr) []string {
+	hosts := append([]string(nil), c.AllowedHosts...)
+	for _, h := range []string{hostOf(c.Addr), hostOf(bound.String())} {
+		if h != "" && !isUnspecified(h) {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}
+
+func isUnspecified(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || (ip != nil && ip.IsUnspecified())
+}
+
+// checkExposure refuses, before anything is bound, to serve a host that is
+// not a loopback address or "localhost" without a token: every interface
+// ("", 0.0.0.0, ::), another address of the machine, or a name (which is not
+// looked up here).
 func checkExposure(c serveConfig) error {
 	host := hostOf(c.Addr)
 	if c.Token != "" || isLoopbackHost(host) {
 		return nil
 	}
-	return fmt.Errorf("--addr %s is reachable from other machines and no token is set: anyone who reaches it could open connections from this host. Set --token-file FILE (or SOCKMAN_TOKEN), or listen on 127.0.0.1", c.Addr)
+	return exposureError(c.Addr)
+}
+
+// checkBound repeats the check on the address actually bound, in case
+// localhost resolves to something else on this machine.
+func checkBound(c serveConfig, bound net.Addr) error {
+	tcp, ok := bound.(*net.TCPAddr)
+	if c.Token != "" || (ok && tcp.IP.IsLoopback()) {
+		return nil
+	}
+	return exposureError(fmt.Sprintf("%s (bound %s)", c.Addr, bound))
+}
+
+func exposureError(addr string) error {
+	return fmt.Errorf("--addr %s can be reached from other machines and no token is set: anyone who reaches it could open connections from this host. "+
+		"Either set a token (--token-file FILE or SOCKMAN_TOKEN; clients then send Authorization: Bearer <token>), "+
+		"or listen on loopback only (--addr 127.0.0.1:8080)", addr)
 }
 
 func isLoopbackHost(host string) bool {
-	if host == "localhost" {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
