@@ -36,6 +36,26 @@ func (m *memory) add(n int64) {
 	}
 }
 
+// reserve takes up to n bytes of the total for a read about to happen and
+// returns how many it took, 0 when the total is reached. Checking and taking
+// in one step is what keeps read loops that wake at the same time from all
+// reading into the same room: the limit holds however many sockets read.
+func (m *memory) reserve(n int64) int64 {
+	for {
+		used := m.used.Load()
+		k := n
+		if m.limit > 0 {
+			k = min(n, m.limit-used)
+		}
+		if k <= 0 {
+			return 0
+		}
+		if m.used.CompareAndSwap(used, used+k) {
+			return k
+		}
+	}
+}
+
 // avail returns how many more bytes may be buffered (a large number when
 // unlimited).
 func (m *memory) avail() int64 {

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
+	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -34,6 +37,10 @@ func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error)
 	host := o.Host
 	if host == "" {
 		host = "127.0.0.1"
+	}
+	host, err = normalHost(host)
+	if err != nil {
+		return nil, err
 	}
 	ip, err := r.resolveOne(ctx, host)
 	if err != nil {
@@ -91,6 +98,34 @@ func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error)
 	return srv, nil
 }
 
+// numericLabel matches the labels of the legacy inet_aton spellings of an
+// IPv4 address: decimal, octal (leading 0) or hex (0x) numbers.
+var numericLabel = regexp.MustCompile(`^(?i)(0x[0-9a-f]*|[0-9]+)$`)
+
+// normalHost drops the brackets of an IPv6 literal and refuses the legacy
+// numeric spellings of an address that are not IP literals to Go ("127.1",
+// "2130706433", "0x7f.0.0.1", "0177.0.0.1"): no DNS name looks like that,
+// and a C resolver would read them as an address while Go would not, so a
+// user would never know which address was meant.
+func normalHost(host string) (string, error) {
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+		if ip, err := netip.ParseAddr(host); err != nil || !ip.Is6() {
+			return "", fmt.Errorf("%w: host [%s]: brackets are for IPv6 addresses only", ErrInvalid, host)
+		}
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return host, nil
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	for _, l := range labels {
+		if !numericLabel.MatchString(l) {
+			return host, nil
+		}
+	}
+	return "", fmt.Errorf("%w: host %q is not a standard IP address; write IPv4 as four decimal numbers such as 127.0.0.1", ErrInvalid, host)
+}
+
 // resolveOne turns host into one IP with the registry's resolver; an IP
 // literal is used as it is.
 func (r *Registry) resolveOne(ctx context.Context, host string) (net.IP, error) {
@@ -114,8 +149,24 @@ func listenError(addr string, err error) error {
 		return fmt.Errorf("%w: %s is not an address of this machine; use a local address such as 127.0.0.1", ErrInvalid, addr)
 	case errors.Is(err, syscall.EACCES):
 		return fmt.Errorf("%w: no permission to bind %s (ports below 1024 need privileges)", ErrForbidden, addr)
+	case isOutOfFiles(err):
+		return outOfFilesError(err)
 	}
 	return fmt.Errorf("%w: cannot listen on %s: %v", ErrInvalid, addr, err)
+}
+
+// isOutOfFiles reports whether err says the process or the system has no
+// file descriptor left for a new socket.
+func isOutOfFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// outOfFilesError is the ErrLimit for a listen or connect that found no
+// file descriptor: a limit of this machine, not a bad request or a peer
+// that failed.
+func outOfFilesError(err error) error {
+	errno, _ := errors.AsType[syscall.Errno](err)
+	return fmt.Errorf("%w: no file descriptor is left for a new socket (%v); close sockets (DELETE /sockets/{id}) or raise the open files limit (ulimit -n)", ErrLimit, errno)
 }
 
 // unwrapPolicy returns the policy's own error out of the *net.OpError and
@@ -127,7 +178,7 @@ func unwrapPolicy(err error) error {
 		var oe *net.OpError
 		var se *os.SyscallError
 		switch {
-		case errors.As(err, &oe) && oe.Err != nil && oe != err:
+		case errors.As(err, &oe) && oe.Err != nil:
 			next = oe.Err
 		case errors.As(err, &se) && se.Err != nil:
 			next = se.Err
@@ -160,6 +211,10 @@ func (r *Registry) Dial(ctx context.Context, o DialOptions) (*Socket, error) {
 	if o.Host == "" {
 		return nil, fmt.Errorf("%w: host is required", ErrInvalid)
 	}
+	host, err := normalHost(o.Host)
+	if err != nil {
+		return nil, err
+	}
 	if o.Port < 1 || o.Port > 65535 {
 		return nil, fmt.Errorf("%w: port %d is out of range 1 to 65535", ErrInvalid, o.Port)
 	}
@@ -185,7 +240,7 @@ func (r *Registry) Dial(ctx context.Context, o DialOptions) (*Socket, error) {
 	r.open++ // reserved; register takes it over
 	r.mu.Unlock()
 
-	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	addr := net.JoinHostPort(host, strconv.Itoa(o.Port))
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	d := net.Dialer{Resolver: r.cfg.Resolver, Control: r.cfg.ConnectPolicy.Control, KeepAlive: 30 * time.Second}
@@ -212,6 +267,8 @@ func dialError(addr string, timeout time.Duration, ctx context.Context, err erro
 		return fmt.Errorf("%w: %s refused the connection; is anything listening there?", ErrConnectFailed, addr)
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return fmt.Errorf("%w: %s is unreachable from this machine", ErrConnectFailed, addr)
+	case isOutOfFiles(err):
+		return outOfFilesError(err)
 	}
 	return fmt.Errorf("%w: %s: %v", ErrConnectFailed, addr, err)
 }

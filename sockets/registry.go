@@ -21,7 +21,7 @@ type Config struct {
 	MaxServers      int           // listening servers (DefaultMaxServers)
 	DialTimeout     time.Duration // connect timeout when a request names none (DefaultDialTimeout)
 	MaxDialTimeout  time.Duration // the longest connect timeout a request may ask for (DefaultMaxDialTimeout)
-	WriteTimeout    time.Duration // each write to a peer must complete within it (DefaultWriteTimeout)
+	WriteTimeout    time.Duration // a send fails when the peer takes no data for this long (DefaultWriteTimeout)
 	ClosedRetention time.Duration // how long a closed socket stays readable (DefaultClosedRetention)
 	ConnectPolicy   *Policy       // checked on every dialled address; nil: the default policy
 	ListenPolicy    *Policy       // checked on every bound address; nil: the default policy
@@ -86,8 +86,8 @@ type Registry struct {
 	sockets    map[string]*Socket
 	lastServer uint64
 	lastSocket uint64
-	open       int // connected sockets plus dials in progress
-	listening  int // servers plus listens in progress
+	open       int            // connected sockets plus dials in progress
+	listening  int            // servers plus listens in progress
 	wg         sync.WaitGroup // accept loops, read loops and the janitor; Add only under mu while !closed
 }
 
@@ -359,7 +359,9 @@ func (r *Registry) Broadcast(ctx context.Context, id string, data []byte) (socke
 // janitor forgets closed sockets once their retention has passed.
 func (r *Registry) janitor() {
 	defer r.wg.Done()
-	tick := time.NewTicker(min(r.cfg.ClosedRetention/4, time.Second))
+	// At least 1ms: a retention under 4ns would make the interval 0, and
+	// NewTicker panics on that.
+	tick := time.NewTicker(max(min(r.cfg.ClosedRetention/4, time.Second), time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {

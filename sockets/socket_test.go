@@ -1,0 +1,263 @@
+package sockets
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestPeerCloseClosesSocketAndKeepsDataReadable(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, peer, s := connectPair(t, r, ListenOptions{})
+	if _, err := peer.Write([]byte("sent before the close")); err != nil {
+		t.Fatalf("peer write: got %v, want nil", err)
+	}
+	peer.Close()
+	waitFor(t, guard, s.Closed)
+	info := s.Info()
+	if info.State != StateClosed || info.CloseReason != ReasonPeerClosed {
+		t.Fatalf("state, reason: got %q, %q; want %q, %q", info.State, info.CloseReason, StateClosed, ReasonPeerClosed)
+	}
+	if info.ClosedAt.IsZero() {
+		t.Fatalf("closed_at: got zero, want the close time")
+	}
+	got, _ := drain(t, s, int64(len("sent before the close")))
+	if string(got) != "sent before the close" {
+		t.Fatalf("data after the close: got %q, want %q", got, "sent before the close")
+	}
+	if info := s.Info(); info.BytesReceived != int64(len(got)) {
+		t.Fatalf("bytes_received: got %d, want %d", info.BytesReceived, len(got))
+	}
+}
+
+func TestPeerResetClosesSocketWithResetReason(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, peer, s := connectPair(t, r, ListenOptions{})
+	peer.SetLinger(0) // Close sends RST instead of FIN
+	peer.Close()
+	waitFor(t, guard, s.Closed)
+	if got := s.Info().CloseReason; got != ReasonPeerReset {
+		t.Fatalf("close reason: got %q, want %q", got, ReasonPeerReset)
+	}
+	sel, err := s.Read(context.Background(), ReadOptions{Wait: guard})
+	if err != nil || !sel.EOF {
+		t.Fatalf("Read after reset: got EOF %v, err %v; want true, nil", sel.EOF, err)
+	}
+}
+
+func TestCloseIsIdempotentAndKeepsFirstReason(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, peer, s := connectPair(t, r, ListenOptions{})
+	s.Close(ReasonAPI)
+	s.Close(ReasonShutdown)
+	if got := s.Info().CloseReason; got != ReasonAPI {
+		t.Fatalf("close reason after two closes: got %q, want %q", got, ReasonAPI)
+	}
+	if got := s.State(); got != StateClosed {
+		t.Fatalf("state: got %q, want %q", got, StateClosed)
+	}
+	peer.SetReadDeadline(time.Now().Add(guard))
+	if n, err := peer.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("peer read after Close: got %d, %v; want 0, EOF", n, err)
+	}
+}
+
+func TestSendAfterCloseIsSocketClosed(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, _, s := connectPair(t, r, ListenOptions{})
+	s.Close(ReasonAPI)
+	n, err := s.Send(context.Background(), strings.NewReader("late"))
+	if !errors.Is(err, ErrSocketClosed) || n != 0 {
+		t.Fatalf("Send after Close: got %d, %v; want 0, %v", n, err, ErrSocketClosed)
+	}
+}
+
+func TestSendDeliversAndCountsBytes(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, peer, s := connectPair(t, r, ListenOptions{})
+	n, err := s.Send(context.Background(), strings.NewReader("hello peer"))
+	if err != nil || n != 10 {
+		t.Fatalf("Send: got %d, %v; want 10, nil", n, err)
+	}
+	got := make([]byte, 10)
+	peer.SetReadDeadline(time.Now().Add(guard))
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "hello peer" {
+		t.Fatalf("peer read: got %q, %v; want %q, nil", got, err, "hello peer")
+	}
+	if got := s.Info().BytesSent; got != 10 {
+		t.Fatalf("bytes_sent: got %d, want 10", got)
+	}
+}
+
+func TestConcurrentSendsNeverInterleave(t *testing.T) {
+	const senders, each = 4, 1 << 20
+	r := newTestRegistry(t, Config{})
+	_, peer, s := connectPair(t, r, ListenOptions{})
+	var wg sync.WaitGroup
+	for i := range senders {
+		wg.Go(func() {
+			if _, err := s.Send(context.Background(), bytes.NewReader(bytes.Repeat([]byte{'a' + byte(i)}, each))); err != nil {
+				t.Errorf("Send %d: got %v, want nil", i, err)
+			}
+		})
+	}
+	got := make([]byte, senders*each)
+	peer.SetReadDeadline(time.Now().Add(guard))
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatalf("peer read: got %v, want nil", err)
+	}
+	wg.Wait()
+	seen := map[byte]bool{}
+	for off := 0; off < len(got); off += each {
+		run := got[off : off+each]
+		if c := run[0]; seen[c] || bytes.Count(run, run[:1]) != each {
+			t.Fatalf("bytes %d to %d: got a mixed or repeated run, want %d bytes of one sender", off, off+each, each)
+		}
+		seen[run[0]] = true
+	}
+}
+
+// zeros yields zero bytes forever.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+func TestSendToPeerThatNeverReadsTimesOut(t *testing.T) {
+	r := newTestRegistry(t, Config{WriteTimeout: 200 * time.Millisecond})
+	srv := listen(t, r, ListenOptions{})
+	// The peer shrinks its receive window before connecting and never reads.
+	d := net.Dialer{Timeout: guard, Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatalf("dial: got %v, want nil", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s := acceptedSocket(t, r, srv, c)
+
+	const offered = 256 << 20 // far more than any kernel buffers
+	n, err := s.Send(context.Background(), io.LimitReader(zeros{}, offered))
+	if !errors.Is(err, ErrWriteTimeout) {
+		t.Fatalf("Send to a peer that never reads: got %v, want %v", err, ErrWriteTimeout)
+	}
+	if n <= 0 || n >= offered {
+		t.Fatalf("bytes sent before the timeout: got %d, want between 1 and %d", n, offered-1)
+	}
+	if want := fmt.Sprintf("%d bytes were sent", n); !strings.Contains(err.Error(), want) {
+		t.Fatalf("error: got %q, want it to say %q", err, want)
+	}
+	if got := s.Info().BytesSent; got != n {
+		t.Fatalf("bytes_sent: got %d, want %d", got, n)
+	}
+	if s.Closed() {
+		t.Fatalf("state after a write timeout: got closed, want connected (the peer may read later)")
+	}
+}
+
+func TestLongPollWakesWhenDataArrives(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, peer, s := connectPair(t, r, ListenOptions{})
+	done := make(chan Selection, 1)
+	go func() {
+		sel, _ := s.Read(context.Background(), ReadOptions{After: ptr[uint64](0), Wait: 2 * guard})
+		done <- sel
+	}()
+	if _, err := peer.Write([]byte("wake up")); err != nil {
+		t.Fatalf("peer write: got %v, want nil", err)
+	}
+	select {
+	case sel := <-done:
+		if len(sel.Messages) != 1 || string(sel.Messages[0].Data) != "wake up" || sel.Cursor != 1 {
+			t.Fatalf("long poll: got %d messages, cursor %d; want \"wake up\", cursor 1", len(sel.Messages), sel.Cursor)
+		}
+	case <-time.After(guard):
+		t.Fatalf("long poll: got no answer within %v, want the message", guard)
+	}
+}
+
+func TestLongPollWakesOnPeerClose(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, peer, s := connectPair(t, r, ListenOptions{})
+	done := make(chan Selection, 1)
+	go func() {
+		sel, _ := s.Read(context.Background(), ReadOptions{Wait: 2 * guard})
+		done <- sel
+	}()
+	peer.Close()
+	select {
+	case sel := <-done:
+		if len(sel.Messages) != 0 || !sel.EOF {
+			t.Fatalf("long poll at peer close: got %d messages, EOF %v; want 0, true", len(sel.Messages), sel.EOF)
+		}
+	case <-time.After(guard):
+		t.Fatalf("long poll: got no answer within %v, want EOF", guard)
+	}
+}
+
+func TestLongPollReturnsEmptyAtDeadline(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, _, s := connectPair(t, r, ListenOptions{})
+	sel, err := s.Read(context.Background(), ReadOptions{After: ptr[uint64](0), Wait: 50 * time.Millisecond})
+	if err != nil || len(sel.Messages) != 0 || sel.EOF || sel.Cursor != 0 {
+		t.Fatalf("long poll at its deadline: got %d messages, EOF %v, cursor %d, err %v; want 0, false, 0, nil",
+			len(sel.Messages), sel.EOF, sel.Cursor, err)
+	}
+}
+
+func TestLongPollReturnsWhenContextCancelled(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, _, s := connectPair(t, r, ListenOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		sel, err := s.Read(ctx, ReadOptions{Wait: time.Hour})
+		if err == nil && len(sel.Messages) != 0 {
+			err = fmt.Errorf("got %d messages, want 0", len(sel.Messages))
+		}
+		done <- err
+	}()
+	cancel() // the client gave up
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("long poll after cancel: got %v, want nil", err)
+		}
+	case <-time.After(guard):
+		t.Fatalf("long poll: got no answer within %v of cancel, want an empty answer", guard)
+	}
+	// goleak (TestMain) proves the poll left no goroutine or timer behind.
+}
+
+func TestLongPollWakesWhenSocketDeleted(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, _, s := connectPair(t, r, ListenOptions{})
+	done := make(chan Selection, 1)
+	go func() {
+		sel, _ := s.Read(context.Background(), ReadOptions{Wait: time.Hour})
+		done <- sel
+	}()
+	if err := r.DeleteSocket(s.ID()); err != nil {
+		t.Fatalf("DeleteSocket: got %v, want nil", err)
+	}
+	select {
+	case sel := <-done:
+		if !sel.EOF {
+			t.Fatalf("long poll on a deleted socket: got EOF %v, want true", sel.EOF)
+		}
+	case <-time.After(guard):
+		t.Fatalf("long poll: got no answer within %v of DeleteSocket, want EOF", guard)
+	}
+}
