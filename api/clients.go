@@ -22,11 +22,11 @@ import (
 //	@Header			201		{string}	Location	"/sockets/{id}"
 //	@Failure		400		{object}	Problem	"Malformed body, bad host, port, timeout or buffer"
 //	@Failure		401		{object}	Problem	"Token missing or wrong"
-//	@Failure		403		{object}	Problem	"Denied by the connect policy"
+//	@Failure		403		{object}	Problem	"Denied by the connect policy; Host not allowed (DNS rebinding guard); a call from a page of another site"
 //	@Failure		413		{object}	Problem	"Body too large"
 //	@Failure		415		{object}	Problem	"Not JSON"
 //	@Failure		502		{object}	Problem	"Refused, unreachable or not resolved"
-//	@Failure		503		{object}	Problem	"--max-sockets or --max-buffer-total reached"
+//	@Failure		503		{object}	Problem	"--max-sockets or --max-buffer-total reached, or the service is shutting down"
 //	@Failure		504		{object}	Problem	"Connect timed out"
 //	@Security		BearerAuth
 //	@Router			/clients [post]
@@ -38,11 +38,12 @@ func (h *handlers) createClient(c echo.Context) error {
 	if req.Port == nil {
 		return badRequest("port is required")
 	}
-	if req.TimeoutMS < 0 {
-		return badRequest("timeout_ms %d must be positive", req.TimeoutMS)
+	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
+	if req.TimeoutMS < 0 || timeout/time.Millisecond != time.Duration(req.TimeoutMS) { // negative, or so large it overflowed
+		return badRequest("timeout_ms %d must be a positive number of milliseconds, such as 5000", req.TimeoutMS)
 	}
 	s, err := h.reg.Dial(c.Request().Context(), sockets.DialOptions{
-		Host: req.Host, Port: *req.Port, Timeout: time.Duration(req.TimeoutMS) * time.Millisecond,
+		Host: req.Host, Port: *req.Port, Timeout: timeout,
 		BufferBytes: req.BufferBytes, Overflow: req.Overflow,
 	})
 	if err != nil {
@@ -62,6 +63,7 @@ func (h *handlers) createClient(c echo.Context) error {
 //	@Produce		json
 //	@Success		200	{object}	SocketList
 //	@Failure		401	{object}	Problem	"Token missing or wrong"
+//	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Security		BearerAuth
 //	@Router			/clients [get]
 func (h *handlers) listClients(c echo.Context) error {

@@ -7,8 +7,12 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/labstack/echo/v4"
 )
 
 // jsonError turns a decoding error into a 400 (or 413) that says where the
@@ -30,9 +34,9 @@ func jsonError(err error) error {
 		return badRequest("the body is not valid JSON at byte %d: %v", syn.Offset, err)
 	case errors.As(err, &typ):
 		if typ.Field == "" {
-			return badRequest("the body must be a JSON object, not a %s", typ.Value)
+			return badRequest("the body must be a JSON object, not %s", jsonValue(typ.Value))
 		}
-		return badRequest("field %q must be %s, not %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
+		return badRequest("field %q must be %s, not %s", typ.Field, jsonKind(typ.Type.Kind().String()), jsonValue(typ.Value))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return badRequest("unknown field %s; see /openapi.yaml for the fields this request takes", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
@@ -51,18 +55,52 @@ func jsonKind(goKind string) string {
 	return "a " + goKind
 }
 
+// jsonValue names a kind of JSON value as UnmarshalTypeError.Value gives it
+// ("array", "number", "number 1.5", ...) with its article.
+func jsonValue(v string) string {
+	if strings.HasPrefix(v, "array") || strings.HasPrefix(v, "object") {
+		return "an " + v
+	}
+	return "a " + v
+}
+
 // isMediaType reports whether the Content-Type header value names want.
 func isMediaType(header, want string) bool {
 	mt, _, err := mime.ParseMediaType(header)
 	return err == nil && strings.EqualFold(mt, want)
 }
 
+// queryOf returns the request's query parameters, or a 400 when the query
+// does not parse (a bad %-escape, a ';'): echo's QueryParams drops such a
+// pair without a word, and the request would then do something else than
+// asked (wait=%zz would not wait, after=%zz would acknowledge nothing).
+func queryOf(c echo.Context) (url.Values, error) {
+	q, err := url.ParseQuery(c.Request().URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("the query string does not parse (%v); separate parameters with & and escape special characters as %%XX", err)
+	}
+	return q, nil
+}
+
+// onlyQuery refuses a query parameter not in names: a misspelt filter or
+// option would otherwise be ignored without a word, and the request would do
+// something else than asked (list every socket, keep sockets open).
+func onlyQuery(values map[string][]string, names ...string) error {
+	for name := range values {
+		if !slices.Contains(names, name) {
+			return badRequest("unknown query parameter %q; this endpoint takes %s", name, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
 func errUnsupported(got string, want ...string) error {
 	return fmt.Errorf("%w: Content-Type %q is not accepted here; send %s", errUnsupportedMedia, got, strings.Join(want, " or "))
 }
 
-// queryInt parses an optional non-negative integer query parameter.
-func queryUint(values map[string][]string, name string, max uint64) (uint64, bool, error) {
+// queryUint parses an optional query parameter holding a whole number from
+// lo to hi.
+func queryUint(values map[string][]string, name string, lo, hi uint64) (uint64, bool, error) {
 	v, ok := values[name]
 	if !ok {
 		return 0, false, nil
@@ -71,8 +109,8 @@ func queryUint(values map[string][]string, name string, max uint64) (uint64, boo
 		return 0, false, badRequest("query parameter %s is given %d times; give it once", name, len(v))
 	}
 	n, err := strconv.ParseUint(v[0], 10, 64)
-	if err != nil || n > max {
-		return 0, false, badRequest("query parameter %s=%q must be a whole number from 0 to %d", name, v[0], max)
+	if err != nil || n < lo || n > hi {
+		return 0, false, badRequest("query parameter %s=%q must be a whole number from %d to %d", name, v[0], lo, hi)
 	}
 	return n, true, nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/sockman/sockman/sockets"
 )
@@ -53,17 +54,15 @@ func writeMessageList(w io.Writer, id, state string, sel sockets.Selection, enco
 		bw.WriteString(`,"encoding":"` + enc + `","data":`)
 		switch enc {
 		case "utf8":
-			writeJSONString(bw, string(m.Data))
+			// A view, not a copy: Data is never modified once stored.
+			writeJSONString(bw, unsafe.String(unsafe.SliceData(m.Data), len(m.Data)))
 		case "hex":
 			bw.WriteByte('"')
-			he := hex.NewEncoder(bw)
-			he.Write(m.Data)
+			writeEncoded(bw, m.Data, 1, 2, hex.AppendEncode)
 			bw.WriteByte('"')
 		default:
 			bw.WriteByte('"')
-			be := base64.NewEncoder(base64.StdEncoding, bw)
-			be.Write(m.Data)
-			be.Close()
+			writeEncoded(bw, m.Data, 3, 4, base64.StdEncoding.AppendEncode)
 			bw.WriteByte('"')
 		}
 		bw.WriteByte('}')
@@ -74,21 +73,50 @@ func writeMessageList(w io.Writer, id, state string, sel sockets.Selection, enco
 	return bw.Flush()
 }
 
+// writeEncoded writes data through appendEncode (base64 or hex, which turn
+// every in input bytes into out bytes) straight into bw's free space, as
+// much at a time as fits: no encoder per message and no hops through an
+// encoder's own small buffer.
+func writeEncoded(bw *bufio.Writer, data []byte, in, out int, appendEncode func(dst, src []byte) []byte) {
+	for len(data) > 0 {
+		if bw.Available() < out && bw.Flush() != nil {
+			return // the writer failed; Flush at the end reports it
+		}
+		n := min(len(data), bw.Available()/out*in)
+		bw.Write(appendEncode(bw.AvailableBuffer(), data[:n]))
+		data = data[n:]
+	}
+}
+
 const hexDigits = "0123456789abcdef"
+
+// jsonPlain[c] says that byte c goes into a JSON string as it is: printable
+// ASCII but for the quote, the backslash and <, > and &, and every byte of
+// a multi-byte UTF-8 sequence but 0xE2, the lead byte of U+2028 and U+2029.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = true
+	}
+	for _, c := range []byte{'"', '\\', '<', '>', '&', 0xE2} {
+		t[c] = false
+	}
+	return t
+}()
 
 // writeJSONString writes s, valid UTF-8, as a JSON string: quotes,
 // backslashes and control characters escaped, as encoding/json does
-// (including <, >, & and U+2028/U+2029, so the two writers agree).
+// (\b and \f short since Go 1.22; <, >, & and U+2028/U+2029 as \u
+// escapes), so the two writers agree byte for byte.
 func writeJSONString(w *bufio.Writer, s string) {
 	w.WriteByte('"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if jsonPlain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
 			w.WriteString(s[start:i])
 			switch c {
 			case '"', '\\':
@@ -100,6 +128,10 @@ func writeJSONString(w *bufio.Writer, s string) {
 				w.WriteString(`\r`)
 			case '\t':
 				w.WriteString(`\t`)
+			case '\b':
+				w.WriteString(`\b`)
+			case '\f':
+				w.WriteString(`\f`)
 			default:
 				w.WriteString(`\u00`)
 				w.WriteByte(hexDigits[c>>4])
@@ -109,14 +141,16 @@ func writeJSONString(w *bufio.Writer, s string) {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == '\u2028' || r == '\u2029' {
+		// 0xE2: U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
+		if i+2 < len(s) && s[i+1] == 0x80 && s[i+2]&^1 == 0xA8 {
 			w.WriteString(s[start:i])
 			w.WriteString(`\u202`)
-			w.WriteByte(hexDigits[r&0xf])
-			start = i + size
+			w.WriteByte(hexDigits[s[i+2]&0xf])
+			start = i + 3
+			i += 3
+			continue
 		}
-		i += size
+		i++
 	}
 	w.WriteString(s[start:])
 	w.WriteByte('"')

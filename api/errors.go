@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +56,9 @@ var problemKinds = []struct {
 	{sockets.ErrConnectFailed, http.StatusBadGateway, "connect-failed"},
 	{sockets.ErrLimit, http.StatusServiceUnavailable, "limit-reached"},
 	{sockets.ErrClosed, http.StatusServiceUnavailable, "shutting-down"},
+	// A request's context ends when the service shuts down (the client
+	// then gets this) or when the client has gone (and gets nothing).
+	{context.Canceled, http.StatusServiceUnavailable, "cancelled"},
 	{sockets.ErrConnectTimeout, http.StatusGatewayTimeout, "connect-timeout"},
 	{sockets.ErrWriteTimeout, http.StatusGatewayTimeout, "write-timeout"},
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -26,7 +28,7 @@ const (
 // send writes to one socket.
 //
 //	@Summary		Send to a socket
-//	@Description	Writes bytes to the connection and answers once they are written. The body is JSON {"data","encoding"} (encoding utf8 by default, base64 or hex), or raw bytes with Content-Type application/octet-stream or text/plain, sent byte for byte as they stream in. A peer that takes no data within the write timeout gives 504 with the bytes sent so far.
+//	@Description	Writes bytes to the connection and answers once they are written. The body is JSON {"data","encoding"} (encoding utf8 by default, base64 or hex), or raw bytes with Content-Type application/octet-stream or text/plain, sent byte for byte as they stream in (so a raw body without Content-Length that turns out to be over --max-body gets 413 after its first --max-body bytes went out; the detail says how many). A peer that takes no data within the write timeout gives 504 with the bytes sent so far.
 //	@Tags			sockets
 //	@ID				send
 //	@Accept			json
@@ -38,6 +40,7 @@ const (
 //	@Success		200		{object}	SendResult
 //	@Failure		400		{object}	Problem	"Malformed body or encoding"
 //	@Failure		401		{object}	Problem	"Token missing or wrong"
+//	@Failure		403		{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404		{object}	Problem	"No such socket"
 //	@Failure		409		{object}	Problem	"The socket is closed"
 //	@Failure		413		{object}	Problem	"Body too large"
@@ -52,7 +55,7 @@ func (h *handlers) send(c echo.Context) error {
 	}
 	var body io.Reader
 	if isRaw(c) {
-		body = c.Request().Body
+		body = requestBody{c.Request().Body}
 	} else {
 		data, err := readPayload(c)
 		if err != nil {
@@ -62,9 +65,35 @@ func (h *handlers) send(c echo.Context) error {
 	}
 	n, err := s.Send(c.Request().Context(), body)
 	if err != nil {
-		return err
+		return sendError(err, n)
 	}
 	return c.JSON(http.StatusOK, SendResult{Bytes: n})
+}
+
+// sendError says how much went out when a raw body, streamed to the peer as
+// it arrives, turns out to be over --max-body: a bare 413 would suggest that
+// nothing was sent.
+func sendError(err error, sent int64) error {
+	var mbe *http.MaxBytesError
+	if sent > 0 && errors.As(err, &mbe) {
+		return fmt.Errorf("%w: the body is over the %d byte limit (--max-body); its first %d bytes were sent to the peer before that was known", errTooLarge, mbe.Limit, sent)
+	}
+	return err
+}
+
+// requestBody reads a raw request body. A body that cannot be read to its
+// end (the client went away mid-body, a malformed chunk) is the client's
+// doing: a 400, not a server error. One over --max-body stays a 413.
+type requestBody struct{ r io.Reader }
+
+func (b requestBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); !ok {
+			err = badRequest("the request body could not be read to its end: %v", err)
+		}
+	}
+	return n, err
 }
 
 // isRaw reports whether the request body is raw bytes to send as they are.
@@ -77,7 +106,7 @@ func isRaw(c echo.Context) bool {
 func readPayload(c echo.Context) ([]byte, error) {
 	ct := c.Request().Header.Get(echo.HeaderContentType)
 	if isRaw(c) {
-		return io.ReadAll(c.Request().Body)
+		return io.ReadAll(requestBody{c.Request().Body})
 	}
 	if ct == "" || !isMediaType(ct, echo.MIMEApplicationJSON) {
 		return nil, errUnsupported(ct, "application/json", "application/octet-stream", "text/plain")
@@ -134,8 +163,9 @@ func decodeData(data, encoding string) ([]byte, error) {
 //	@Param			encoding	query		string	false	"How data is written: auto (utf8 where valid, else base64), base64 or hex"	Enums(auto, base64, hex)	default(auto)
 //	@Success		200			{object}	MessageList
 //	@Header			200			{integer}	Sockman-Cursor	"The cursor (octet-stream answers)"
-//	@Failure		400			{object}	Problem	"Bad after, limit, max_bytes, wait or encoding"
+//	@Failure		400			{object}	Problem	"Bad after (or one beyond the last message received), limit, max_bytes, wait or encoding; an unknown or repeated query parameter"
 //	@Failure		401			{object}	Problem	"Token missing or wrong"
+//	@Failure		403			{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404			{object}	Problem	"No such socket"
 //	@Security		BearerAuth
 //	@Router			/sockets/{id}/messages [get]
@@ -144,7 +174,11 @@ func (h *handlers) read(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := parseReadParams(c.QueryParams(), h.opts.MaxWait)
+	q, err := queryOf(c)
+	if err != nil {
+		return err
+	}
+	p, err := parseReadParams(q, h.opts.MaxWait)
 	if err != nil {
 		return err
 	}
@@ -152,9 +186,19 @@ func (h *handlers) read(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Once the answer is written, the engine may reuse the memory behind
+	// the messages (when they are acknowledged).
+	defer sel.Release()
 	w := c.Response()
 	if wantsRaw(c.Request().Header.Get(echo.HeaderAccept)) {
+		size := 0
+		for _, m := range sel.Messages {
+			size += len(m.Data)
+		}
 		w.Header().Set(echo.HeaderContentType, echo.MIMEOctetStream)
+		// A known length spares the chunked framing: each message is then
+		// one write to the connection.
+		w.Header().Set(echo.HeaderContentLength, strconv.Itoa(size))
 		w.Header().Set("Sockman-Cursor", strconv.FormatUint(sel.Cursor, 10))
 		w.WriteHeader(http.StatusOK)
 		for _, m := range sel.Messages {
@@ -166,8 +210,20 @@ func (h *handlers) read(c echo.Context) error {
 	}
 	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	w.WriteHeader(http.StatusOK)
-	_ = writeMessageList(w, s.ID(), s.State(), sel, p.encoding)
+	_ = writeMessageList(w, s.ID(), readState(s.State(), sel), sel, p.encoding)
 	return nil
+}
+
+// readState is the state a read answers with. "closed" with no messages
+// tells a client that it has everything, so it is said only when the
+// selection reached the end of the stream: a socket can close between the
+// selection and the look at its state with its last bytes stored in between,
+// and then the client must read once more.
+func readState(state string, sel sockets.Selection) string {
+	if state == sockets.StateClosed && len(sel.Messages) == 0 && !sel.EOF {
+		return sockets.StateConnected
+	}
+	return state
 }
 
 // readParams are the parsed query parameters of a read.
@@ -187,27 +243,21 @@ func parseReadParams(q map[string][]string, maxWait time.Duration) (readParams, 
 			return p, badRequest("unknown query parameter %q; this endpoint takes after, limit, max_bytes, wait and encoding", name)
 		}
 	}
-	after, ok, err := queryUint(q, "after", 1<<63-1)
+	after, ok, err := queryUint(q, "after", 0, 1<<63-1)
 	if err != nil {
 		return p, err
 	}
 	if ok {
 		p.After = &after
 	}
-	if n, ok, err := queryUint(q, "limit", maxReadLimit); err != nil {
+	if n, ok, err := queryUint(q, "limit", 1, maxReadLimit); err != nil {
 		return p, err
 	} else if ok {
-		if n == 0 {
-			return p, badRequest("limit must be at least 1")
-		}
 		p.Limit = int(n)
 	}
-	if n, ok, err := queryUint(q, "max_bytes", maxReadBytes); err != nil {
+	if n, ok, err := queryUint(q, "max_bytes", 1, maxReadBytes); err != nil {
 		return p, err
 	} else if ok {
-		if n == 0 {
-			return p, badRequest("max_bytes must be at least 1")
-		}
 		p.MaxBytes = int(n)
 	}
 	if v, ok := q["wait"]; ok {

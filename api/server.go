@@ -11,7 +11,7 @@
 //	@securityDefinitions.apikey	BearerAuth
 //	@in							header
 //	@name						Authorization
-//	@description				Needed when the service runs with --token: "Bearer <token>".
+//	@description				Needed when sockman runs with a token (--token, --token-file or SOCKMAN_TOKEN). Type the token itself; it is sent as the header Authorization: Bearer TOKEN.
 package api
 
 import (
@@ -81,7 +81,7 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	e.GET("/healthz", h.health)
 	e.GET("/openapi.yaml", h.openapi)
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/swagger/index.html") })
-	e.GET("/swagger/*", echoSwagger.EchoWrapHandler(echoSwagger.URL("/openapi.yaml"), echoSwagger.PersistAuthorization(true)))
+	e.GET("/swagger/*", swaggerUI())
 
 	e.POST("/servers", h.createServer)
 	e.GET("/servers", h.listServers)
@@ -108,12 +108,43 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 //	@ID				health
 //	@Produce		json
 //	@Success		200	{object}	Health
+//	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard)"
 //	@Router			/healthz [get]
 func (h *handlers) health(c echo.Context) error {
 	return c.JSON(http.StatusOK, Health{Status: "ok"})
 }
 
+// swaggerURL points Swagger UI at url and nothing else. echoSwagger.URL
+// appends to its default list (doc.json, doc.yaml, served from a swag
+// registry this binary does not have), and Swagger UI loads the first entry:
+// the page would show a failed doc.json instead of openapi.yaml.
+func swaggerURL(url string) func(*echoSwagger.Config) {
+	return func(c *echoSwagger.Config) { c.URLs = []string{url} }
+}
+
+// swaggerUI serves Swagger UI's files. The doc.json and doc.yaml that
+// echo-swagger would serve from swag's registry do not exist here (Swagger UI
+// loads /openapi.yaml): they are 404, not echo-swagger's 500.
+func swaggerUI() echo.HandlerFunc {
+	ui := echoSwagger.EchoWrapHandler(swaggerURL("/openapi.yaml"), echoSwagger.PersistAuthorization(true))
+	return func(c echo.Context) error {
+		if p := c.Param("*"); p == "doc.json" || p == "doc.yaml" {
+			return echo.ErrNotFound
+		}
+		return ui(c)
+	}
+}
+
 // openapi serves the API description.
+//
+//	@Summary		The OpenAPI document
+//	@Description	This API's description, OpenAPI 3.0 in YAML: what Swagger UI at /swagger/index.html shows, and what a client generator takes. Never needs a token.
+//	@Tags			service
+//	@ID				getOpenAPI
+//	@Produce		application/yaml
+//	@Success		200	{object}	object	"The OpenAPI 3 document"
+//	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard)"
+//	@Router			/openapi.yaml [get]
 func (h *handlers) openapi(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/yaml", h.opts.OpenAPI)
 }

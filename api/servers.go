@@ -22,11 +22,11 @@ import (
 //	@Header			201		{string}	Location	"/servers/{id}"
 //	@Failure		400		{object}	Problem	"Malformed body, bad host, port or buffer"
 //	@Failure		401		{object}	Problem	"Token missing or wrong"
-//	@Failure		403		{object}	Problem	"Denied by the listen policy"
+//	@Failure		403		{object}	Problem	"Denied by the listen policy; Host not allowed (DNS rebinding guard); a call from a page of another site"
 //	@Failure		409		{object}	Problem	"Address already in use"
 //	@Failure		413		{object}	Problem	"Body too large"
 //	@Failure		415		{object}	Problem	"Not JSON"
-//	@Failure		503		{object}	Problem	"--max-servers reached"
+//	@Failure		503		{object}	Problem	"--max-servers reached, or the service is shutting down"
 //	@Security		BearerAuth
 //	@Router			/servers [post]
 func (h *handlers) createServer(c echo.Context) error {
@@ -57,6 +57,7 @@ func (h *handlers) createServer(c echo.Context) error {
 //	@Produce		json
 //	@Success		200	{object}	ServerList
 //	@Failure		401	{object}	Problem	"Token missing or wrong"
+//	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Security		BearerAuth
 //	@Router			/servers [get]
 func (h *handlers) listServers(c echo.Context) error {
@@ -78,6 +79,7 @@ func (h *handlers) listServers(c echo.Context) error {
 //	@Param			id	path		string	true	"Server id"	example(srv-1)
 //	@Success		200	{object}	Server
 //	@Failure		401	{object}	Problem	"Token missing or wrong"
+//	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404	{object}	Problem	"No such server"
 //	@Security		BearerAuth
 //	@Router			/servers/{id} [get]
@@ -96,14 +98,22 @@ func (h *handlers) getServer(c echo.Context) error {
 //	@Tags			servers
 //	@ID				deleteServer
 //	@Param			id				path	string	true	"Server id"	example(srv-1)
-//	@Param			close_sockets	query	bool	false	"Close the sockets it accepted too"
+//	@Param			close_sockets	query	bool	false	"Close the sockets it accepted too"	default(false)
 //	@Success		204
-//	@Failure		400	{object}	Problem	"close_sockets is not true or false"
+//	@Failure		400	{object}	Problem	"close_sockets is not true or false, or an unknown query parameter"
 //	@Failure		401	{object}	Problem	"Token missing or wrong"
+//	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404	{object}	Problem	"No such server"
 //	@Security		BearerAuth
 //	@Router			/servers/{id} [delete]
 func (h *handlers) deleteServer(c echo.Context) error {
+	q, err := queryOf(c)
+	if err != nil {
+		return err
+	}
+	if err := onlyQuery(q, "close_sockets"); err != nil {
+		return err
+	}
 	closeSockets := false
 	if v := c.QueryParam("close_sockets"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -133,6 +143,7 @@ func (h *handlers) deleteServer(c echo.Context) error {
 //	@Success		200		{object}	BroadcastResult
 //	@Failure		400		{object}	Problem	"Malformed body or encoding"
 //	@Failure		401		{object}	Problem	"Token missing or wrong"
+//	@Failure		403		{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404		{object}	Problem	"No such server"
 //	@Failure		413		{object}	Problem	"Body too large"
 //	@Failure		415		{object}	Problem	"Unsupported Content-Type"

@@ -19,11 +19,19 @@ import (
 //	@Param			server_id	query		string	false	"Only sockets this server accepted"	example(srv-1)
 //	@Param			state		query		string	false	"Only this state"	Enums(connected, closed)
 //	@Success		200			{object}	SocketList
-//	@Failure		400			{object}	Problem	"Unknown kind or state"
+//	@Failure		400			{object}	Problem	"Unknown kind or state, or an unknown query parameter"
 //	@Failure		401			{object}	Problem	"Token missing or wrong"
+//	@Failure		403			{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Security		BearerAuth
 //	@Router			/sockets [get]
 func (h *handlers) listSockets(c echo.Context) error {
+	q, err := queryOf(c)
+	if err != nil {
+		return err
+	}
+	if err := onlyQuery(q, "kind", "server_id", "state"); err != nil {
+		return err
+	}
 	f := sockets.SocketFilter{
 		Kind:     sockets.Kind(c.QueryParam("kind")),
 		ServerID: c.QueryParam("server_id"),
@@ -60,6 +68,7 @@ func socketList(list []*sockets.Socket) SocketList {
 //	@Param			id	path		string	true	"Socket id"	example(sock-1)
 //	@Success		200	{object}	Socket
 //	@Failure		401	{object}	Problem	"Token missing or wrong"
+//	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404	{object}	Problem	"No such socket"
 //	@Security		BearerAuth
 //	@Router			/sockets/{id} [get]
@@ -80,6 +89,7 @@ func (h *handlers) getSocket(c echo.Context) error {
 //	@Param			id	path	string	true	"Socket id"	example(sock-1)
 //	@Success		204
 //	@Failure		401	{object}	Problem	"Token missing or wrong"
+//	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404	{object}	Problem	"No such socket"
 //	@Security		BearerAuth
 //	@Router			/sockets/{id} [delete]

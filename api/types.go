@@ -23,26 +23,31 @@ type ServerCreate struct {
 
 // Server is a listening server.
 type Server struct {
+	// Server id: use it in /servers/{id} and as server_id in GET /sockets.
 	ID string `json:"id" example:"srv-1"`
 	// The bound host:port.
 	Address string `json:"address" example:"127.0.0.1:9988"`
 	// listening, or failed when the accept loop died (see error).
 	State string `json:"state" enums:"listening,failed" example:"listening"`
 	// Why the accept loop died; only when state is failed.
-	Error     string    `json:"error,omitempty" example:""`
+	Error string `json:"error,omitempty" example:""`
+	// When it started listening (RFC 3339, UTC).
 	CreatedAt time.Time `json:"created_at" format:"date-time" example:"2026-11-29T08:00:00.123456789Z"`
 	// Ids of the sockets it accepted that are still known.
 	Sockets []string `json:"sockets" example:"sock-1,sock-2"`
 	// Connections accepted in all.
 	Accepted int64 `json:"accepted" example:"2"`
 	// Connections closed at once because a limit (--max-sockets, --max-buffer-total) was reached.
-	Rejected    int64  `json:"rejected" example:"0"`
-	BufferBytes int    `json:"buffer_bytes" example:"4194304"`
-	Overflow    string `json:"overflow" enums:"block,drop_oldest" example:"block"`
+	Rejected int64 `json:"rejected" example:"0"`
+	// Receive buffer of each socket it accepts, in bytes.
+	BufferBytes int `json:"buffer_bytes" example:"4194304"`
+	// What its sockets do when their buffer is full.
+	Overflow string `json:"overflow" enums:"block,drop_oldest" example:"block"`
 } // @name Server
 
 // ServerList is the body of GET /servers.
 type ServerList struct {
+	// Every server, oldest first.
 	Servers []Server `json:"servers"`
 } // @name ServerList
 
@@ -62,17 +67,24 @@ type ClientCreate struct {
 
 // Socket is one TCP connection.
 type Socket struct {
+	// Socket id: use it in /sockets/{id}.
 	ID string `json:"id" example:"sock-1"`
 	// accepted: a server accepted it (server_id is set); client: sockman connected it.
-	Kind          string `json:"kind" enums:"accepted,client" example:"accepted"`
-	ServerID      string `json:"server_id,omitempty" example:"srv-1"`
-	LocalAddress  string `json:"local_address" example:"127.0.0.1:9988"`
+	Kind string `json:"kind" enums:"accepted,client" example:"accepted"`
+	// The server that accepted it; only for kind accepted.
+	ServerID string `json:"server_id,omitempty" example:"srv-1"`
+	// Our end of the connection, host:port.
+	LocalAddress string `json:"local_address" example:"127.0.0.1:9988"`
+	// The peer's end of the connection, host:port.
 	RemoteAddress string `json:"remote_address" example:"127.0.0.1:53412"`
-	State         string `json:"state" enums:"connected,closed" example:"connected"`
+	// connected, or closed (see close_reason); what it received stays readable after the close.
+	State string `json:"state" enums:"connected,closed" example:"connected"`
 	// Why it closed: peer closed, reset by peer, closed through the API, ...
-	CloseReason string     `json:"close_reason,omitempty" example:""`
-	CreatedAt   time.Time  `json:"created_at" format:"date-time" example:"2026-11-29T08:00:00.123456789Z"`
-	ClosedAt    *time.Time `json:"closed_at,omitempty" format:"date-time"`
+	CloseReason string `json:"close_reason,omitempty" example:""`
+	// When it connected (RFC 3339, UTC).
+	CreatedAt time.Time `json:"created_at" format:"date-time" example:"2026-11-29T08:00:00.123456789Z"`
+	// When it closed; only once state is closed.
+	ClosedAt *time.Time `json:"closed_at,omitempty" format:"date-time" example:"2026-11-29T08:05:00.5Z"`
 	// Bytes received from the peer in all.
 	BytesReceived int64 `json:"bytes_received" example:"11"`
 	// Bytes sent to the peer in all.
@@ -82,13 +94,16 @@ type Socket struct {
 	// Messages received and not yet acknowledged.
 	BufferedMessages int64 `json:"buffered_messages" example:"1"`
 	// Bytes dropped by overflow drop_oldest.
-	DroppedBytes int64  `json:"dropped_bytes" example:"0"`
-	BufferBytes  int    `json:"buffer_bytes" example:"4194304"`
-	Overflow     string `json:"overflow" enums:"block,drop_oldest" example:"block"`
+	DroppedBytes int64 `json:"dropped_bytes" example:"0"`
+	// Its receive buffer, in bytes: the most it holds unacknowledged.
+	BufferBytes int `json:"buffer_bytes" example:"4194304"`
+	// What it does when its buffer is full: block stops reading (TCP slows the peer), drop_oldest drops and counts.
+	Overflow string `json:"overflow" enums:"block,drop_oldest" example:"block"`
 } // @name Socket
 
 // SocketList is the body of GET /sockets and GET /clients.
 type SocketList struct {
+	// The sockets, oldest first.
 	Sockets []Socket `json:"sockets"`
 } // @name SocketList
 
@@ -102,14 +117,17 @@ type SendRequest struct {
 
 // SendResult says how many bytes were written to the connection.
 type SendResult struct {
+	// Bytes written to the connection.
 	Bytes int64 `json:"bytes" example:"6"`
 } // @name SendResult
 
 // BroadcastResult says how many sockets took the whole message, and the
 // bytes written to all of them together.
 type BroadcastResult struct {
-	Sockets int   `json:"sockets" example:"2"`
-	Bytes   int64 `json:"bytes" example:"12"`
+	// Sockets that took the whole message.
+	Sockets int `json:"sockets" example:"2"`
+	// Bytes written to all the sockets together.
+	Bytes int64 `json:"bytes" example:"12"`
 } // @name BroadcastResult
 
 // Message is one chunk received from the peer.
@@ -121,14 +139,17 @@ type Message struct {
 	Size int `json:"size" example:"6"`
 	// How data is written.
 	Encoding string `json:"encoding" enums:"utf8,base64,hex" example:"utf8"`
-	Data     string `json:"data" example:"hello\n"`
+	// The bytes received, written in encoding.
+	Data string `json:"data" example:"hello\n"`
 } // @name Message
 
 // MessageList is the JSON answer of GET /sockets/{id}/messages.
 type MessageList struct {
+	// The socket read.
 	SocketID string `json:"socket_id" example:"sock-1"`
-	// The socket's state when the answer was made.
-	State    string    `json:"state" enums:"connected,closed" example:"connected"`
+	// The socket's state when the answer was made. closed with no messages means the stream ended and everything it held was read.
+	State string `json:"state" enums:"connected,closed" example:"connected"`
+	// Messages with seq > after, oldest first, within limit and max_bytes.
 	Messages []Message `json:"messages"`
 	// Seq of the last message returned (or the after given when none): pass it as after next time.
 	Cursor uint64 `json:"cursor" example:"1"`
@@ -136,7 +157,8 @@ type MessageList struct {
 
 // Health is the answer of GET /healthz.
 type Health struct {
-	Status string `json:"status" example:"ok"`
+	// Always ok.
+	Status string `json:"status" enums:"ok" example:"ok"`
 } // @name Health
 
 func serverOut(s sockets.ServerInfo) Server {

@@ -1,0 +1,234 @@
+package api
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/sockman/sockman/internal/contract"
+	"github.com/sockman/sockman/internal/fakedns"
+	"github.com/sockman/sockman/sockets"
+)
+
+// badInput is one hand-written bad request. Paths may hold {sock} (a
+// connected socket holding one message), {closed} (a socket whose peer
+// closed) and {srv} (a listening server).
+type badInput struct {
+	method, path string
+	ctype        string // Content-Type; none when empty
+	body         string
+	want         int // the status it must get
+}
+
+// badInputs is the table: malformed JSON, wrong types, unknown fields,
+// empty and huge values, bad ports, hosts, encodings, cursors, durations,
+// query strings, methods and content types, across every endpoint.
+func badInputs() []badInput {
+	const (
+		js   = "application/json"
+		raw  = "application/octet-stream"
+		text = "text/plain"
+	)
+	huge := strings.Repeat("a", testMaxBody+1)
+	long := strings.Repeat("x", 300)
+	var rows []badInput
+	add := func(method, path, ctype, body string, want int) {
+		rows = append(rows, badInput{method, path, ctype, body, want})
+	}
+	// Shapes of a JSON body that no endpoint takes, sent to each that takes one.
+	for _, path := range []string{"/servers", "/clients", "/sockets/{sock}/messages", "/servers/{srv}/messages"} {
+		for _, body := range []string{"", "{", "[]", `"port"`, "123", `{"port":0`, `{'port':0}`, `{"port":0,}`, "\xff\xfe{}", `{"a":1}{"b":2}`} {
+			add(http.MethodPost, path, js, body, http.StatusBadRequest)
+		}
+		add(http.MethodPost, path, "application/xml", "<port>0</port>", http.StatusUnsupportedMediaType)
+		add(http.MethodPost, path, "multipart/form-data; boundary=x", "--x--", http.StatusUnsupportedMediaType)
+		add(http.MethodPost, path, "application/json; charset", "{}", http.StatusUnsupportedMediaType)
+		add(http.MethodPost, path, js, `{"data":"`+huge+`"}`, http.StatusRequestEntityTooLarge)
+	}
+
+	// POST /servers
+	for _, body := range []string{
+		`{}`, `null`, `{"port":null}`, `{"port":"80"}`, `{"port":1.5}`, `{"port":-1}`, `{"port":65536}`,
+		`{"port":99999999999999999999}`, `{"port":true}`, `{"port":[0]}`, `{"port":{}}`,
+		`{"port":0,"host":5}`, `{"port":0,"host":"not a host"}`, `{"port":0,"host":"256.256.256.256"}`,
+		`{"port":0,"host":"[127.0.0.1]"}`, `{"port":0,"host":"127.0.0.1:80"}`, `{"port":0,"host":"` + long + `"}`,
+		`{"port":0,"host":"\u0000"}`, `{"port":0,"host":"no-such-name.test"}`,
+		`{"port":0,"buffer_bytes":-1}`, `{"port":0,"buffer_bytes":"big"}`, `{"port":0,"buffer_bytes":1e20}`,
+		`{"port":0,"buffer_bytes":999999999999}`, `{"port":0,"buffer_bytes":1.5}`,
+		`{"port":0,"overflow":"sometimes"}`, `{"port":0,"overflow":1}`, `{"port":0,"overflow":"BLOCK"}`,
+		`{"port":0,"extra":1}`, `{"port":0,"sockets":[]}`, `{"port":0} trailing`,
+		`{"port":0,"host":"localhost","host":"x y"}`,
+	} {
+		add(http.MethodPost, "/servers", js, body, http.StatusBadRequest)
+	}
+	add(http.MethodPost, "/servers", js, `{"port":0,"host":"10.255.255.1"}`, http.StatusForbidden) // policy: loopback only
+	add(http.MethodPost, "/servers", text, `{"port":0}`, http.StatusUnsupportedMediaType)
+
+	// POST /clients
+	for _, body := range []string{
+		`{}`, `{"port":80}`, `{"host":"127.0.0.1"}`, `{"host":"127.0.0.1","port":0}`, `{"host":"127.0.0.1","port":-1}`,
+		`{"host":"127.0.0.1","port":65536}`, `{"host":"127.0.0.1","port":"80"}`, `{"host":"127.0.0.1","port":80.5}`,
+		`{"host":"127.0.0.1","port":null}`, `{"host":"127.0.0.1","port":true}`, `{"host":5,"port":80}`,
+		`{"host":"","port":80}`, `{"host":null,"port":80}`, `{"host":"[127.0.0.1]","port":80}`, `{"host":["127.0.0.1"],"port":80}`,
+		`{"host":"127.1","port":80}`, `{"host":"2130706433","port":80}`, `{"host":"0x7f.0.0.1","port":80}`,
+		`{"host":"[example.test]","port":80}`, `{"host":"127.0.0.1","port":80,"timeout_ms":-1}`,
+		`{"host":"127.0.0.1","port":80,"timeout_ms":"5s"}`, `{"host":"127.0.0.1","port":80,"timeout_ms":1.5}`,
+		`{"host":"127.0.0.1","port":80,"timeout_ms":288230376151716744}`, // overflows to 5 s in nanoseconds
+		`{"host":"127.0.0.1","port":80,"timeout_ms":9223372036854775807}`, `{"host":"127.0.0.1","port":80,"timeout_ms":86400000}`,
+		`{"host":"127.0.0.1","port":80,"buffer_bytes":-5}`, `{"host":"127.0.0.1","port":80,"buffer_bytes":"x"}`,
+		`{"host":"127.0.0.1","port":80,"buffer_bytes":999999999999}`, `{"host":"127.0.0.1","port":80,"overflow":"nope"}`,
+		`{"host":"127.0.0.1","port":80,"id":"sock-1"}`, `{"host":"127.0.0.1","port":80}]`,
+	} {
+		add(http.MethodPost, "/clients", js, body, http.StatusBadRequest)
+	}
+	add(http.MethodPost, "/clients", js, `{"host":"169.254.169.254","port":80}`, http.StatusForbidden)
+	add(http.MethodPost, "/clients", js, `{"host":"10.1.2.3","port":80}`, http.StatusForbidden)
+	add(http.MethodPost, "/clients", text, `{"host":"127.0.0.1","port":80}`, http.StatusUnsupportedMediaType)
+
+	// Sending: POST /sockets/{id}/messages and POST /servers/{id}/messages
+	for _, path := range []string{"/sockets/{sock}/messages", "/servers/{srv}/messages"} {
+		for _, body := range []string{
+			`{}`, `{"data":null}`, `{"data":5}`, `{"data":["a"]}`, `{"data":"zz","encoding":"hex"}`,
+			`{"data":"abc","encoding":"hex"}`, `{"data":"###","encoding":"base64"}`, `{"data":"YQ","encoding":"base64"}`,
+			`{"data":"x","encoding":"UTF8"}`, `{"data":"x","encoding":"latin1"}`, `{"data":"x","encoding":5}`,
+			`{"data":"x","unknown":true}`, `{"data":"x"}garbage`,
+		} {
+			add(http.MethodPost, path, js, body, http.StatusBadRequest)
+		}
+		add(http.MethodPost, path, "", `{"data":"x"}`, http.StatusUnsupportedMediaType)
+		add(http.MethodPost, path, "image/png", "\x89PNG", http.StatusUnsupportedMediaType)
+		add(http.MethodPost, path, raw, huge, http.StatusRequestEntityTooLarge)
+	}
+	add(http.MethodPost, "/sockets/sock-999999/messages", js, `{"data":"x"}`, http.StatusNotFound)
+	add(http.MethodPost, "/servers/srv-999999/messages", js, `{"data":"x"}`, http.StatusNotFound)
+	add(http.MethodPost, "/sockets/{closed}/messages", js, `{"data":"x"}`, http.StatusConflict)
+	add(http.MethodPost, "/sockets/{closed}/messages", raw, "x", http.StatusConflict)
+	add(http.MethodPost, "/sockets/{closed}/messages", text, "x", http.StatusConflict)
+
+	// Reading: cursors, limits, durations, encodings, the query itself.
+	for _, q := range []string{
+		"after=-1", "after=abc", "after=1.5", "after=99999999999999999999", "after=5", "after=0&after=0", "after=",
+		"after=%2B1", "limit=0", "limit=-5", "limit=100001", "limit=x", "limit=", "max_bytes=0", "max_bytes=67108865",
+		"max_bytes=1e6", "wait=5", "wait=-1s", "wait=forever", "wait=1s&wait=2s", "wait=", "wait=9999999999h",
+		"encoding=utf8", "encoding=HEX", "encoding=base64&encoding=hex", "encoding=", "cursor=1", "After=0",
+		"after=%zz", "wait=1s;after=0", "after=0%", strings.Repeat("limit=1&", 3),
+	} {
+		add(http.MethodGet, "/sockets/{sock}/messages?"+q, "", "", http.StatusBadRequest)
+	}
+	add(http.MethodGet, "/sockets/sock-999999/messages?after=0", "", "", http.StatusNotFound)
+
+	// Lists and one-resource routes.
+	for _, q := range []string{"kind=server", "state=open", "state=CONNECTED", "foo=bar", "kind=%zz", "kind=client;state=closed", "server_id=%"} {
+		add(http.MethodGet, "/sockets?"+q, "", "", http.StatusBadRequest)
+	}
+	for _, q := range []string{"close_sockets=maybe", "close_sockets=2", "close=true", "close_sockets=%zz", "close_sockets=true;x=1"} {
+		add(http.MethodDelete, "/servers/{srv}?"+q, "", "", http.StatusBadRequest)
+	}
+	for _, path := range []string{"/servers/srv-999999", "/servers/sock-1", "/servers/%20", "/servers/" + long} {
+		add(http.MethodGet, path, "", "", http.StatusNotFound)
+		add(http.MethodDelete, path, "", "", http.StatusNotFound)
+	}
+	for _, path := range []string{"/sockets/sock-999999", "/sockets/srv-1", "/sockets/sock-1%00", "/sockets/" + long} {
+		add(http.MethodGet, path, "", "", http.StatusNotFound)
+		add(http.MethodDelete, path, "", "", http.StatusNotFound)
+	}
+
+	// Methods and routes that do not exist.
+	for _, m := range [][2]string{
+		{http.MethodPut, "/servers"}, {http.MethodDelete, "/servers"}, {http.MethodPatch, "/servers/{srv}"},
+		{http.MethodPut, "/sockets/{sock}"}, {http.MethodPatch, "/sockets/{sock}"}, {http.MethodPost, "/sockets"},
+		{http.MethodDelete, "/sockets"}, {http.MethodDelete, "/clients"}, {http.MethodPut, "/clients"},
+		{http.MethodPost, "/healthz"}, {http.MethodDelete, "/healthz"}, {http.MethodPut, "/sockets/{sock}/messages"},
+		{http.MethodDelete, "/sockets/{sock}/messages"}, {http.MethodPut, "/servers/{srv}/messages"},
+		{http.MethodGet, "/servers/{srv}/messages"}, {"FOO", "/servers"}, {http.MethodPost, "/openapi.yaml"},
+	} {
+		add(m[0], m[1], "", "", http.StatusMethodNotAllowed)
+	}
+	for _, path := range []string{"/nope", "/servers/{srv}/nope", "/sockets/{sock}/messages/1", "/clients/sock-1", "/v1/servers", "/sockets//messages"} {
+		add(http.MethodGet, path, "", "", http.StatusNotFound)
+	}
+	return rows
+}
+
+// TestBadInputIsAProblemNeverA5xx sends every request of badInputs and
+// wants each answered with its 4xx as RFC 9457 problem+json (checked
+// against openapi.yaml too), never a 5xx.
+func TestBadInputIsAProblemNeverA5xx(t *testing.T) {
+	dns := fakedns.Start(t) // names resolve nowhere, and no query leaves the machine
+	loopback := []string{"127.0.0.0/8", "[::1]"}
+	connect, err := sockets.ParsePolicy("--allow-connect", loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen, err := sockets.ParsePolicy("--allow-listen", loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newTestAPI(t, withConfig(func(c *sockets.Config) {
+		c.Resolver, c.ConnectPolicy, c.ListenPolicy = dns.Resolver(), connect, listen
+	}))
+	sock, peer := a.pair(t)
+	writePeer(t, peer, []byte("one message"))
+	waitFor(t, testTimeout, func() bool { return a.socket(t, sock.ID).BufferedMessages == 1 })
+	closed, closedPeer := a.pair(t)
+	closedPeer.Close()
+	waitFor(t, testTimeout, func() bool { return a.socket(t, closed.ID).State == sockets.StateClosed })
+	ids := strings.NewReplacer("{sock}", sock.ID, "{closed}", closed.ID, "{srv}", sock.ServerID)
+
+	rows := badInputs()
+	if len(rows) < 150 {
+		t.Fatalf("the table has %d bad requests, want at least 150", len(rows))
+	}
+	t.Logf("%d bad requests", len(rows))
+	covered := map[string]bool{}
+	for i, row := range rows {
+		covered[route(row.path)] = true
+		path := ids.Replace(row.path)
+		t.Run(fmt.Sprintf("%03d", i), func(t *testing.T) {
+			req, err := http.NewRequest(row.method, a.srv.URL+path, bytes.NewReader([]byte(row.body)))
+			if err != nil {
+				t.Fatalf("%s %s: %v", row.method, path, err)
+			}
+			if row.body == "" {
+				req.Body, req.ContentLength = nil, 0
+			}
+			if row.ctype != "" {
+				req.Header.Set("Content-Type", row.ctype)
+			}
+			req.Header.Set(contract.SkipRequestHeader, "bad on purpose") // the answer is still checked
+			res := a.do(req)
+			if res.StatusCode >= 500 {
+				t.Fatalf("%s %.80s %.80q: got %d %s, want a 4xx", row.method, path, row.body, res.StatusCode, res.body)
+			}
+			p := res.problem(t)
+			if res.StatusCode != row.want {
+				t.Errorf("%s %.80s %.80q: got %d (%s), want %d", row.method, path, row.body, res.StatusCode, p.Detail, row.want)
+			}
+		})
+	}
+	// Every route of the API has bad requests in the table.
+	for _, r := range []string{
+		"/healthz", "/openapi.yaml", "/servers", "/servers/{id}", "/servers/{id}/messages", "/clients",
+		"/sockets", "/sockets/{id}", "/sockets/{id}/messages",
+	} {
+		if !covered[r] {
+			t.Errorf("no bad request in the table for %s", r)
+		}
+	}
+	// The socket and its message are untouched by all of that.
+	if got := a.read(t, sock.ID, ""); len(got.Messages) != 1 || got.Messages[0].Data != "one message" {
+		t.Errorf("the fixture socket after the table: got %+v, want its one message", got.Messages)
+	}
+}
+
+// route returns the API route a table path is for ("/sockets/{id}/messages").
+func route(path string) string {
+	path, _, _ = strings.Cut(path, "?")
+	parts := strings.Split(path, "/")
+	if len(parts) > 2 && (parts[1] == "servers" || parts[1] == "sockets") {
+		parts[2] = "{id}"
+	}
+	return strings.Join(parts, "/")
+}

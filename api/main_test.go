@@ -1,0 +1,14 @@
+package api
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package when a test leaves a goroutine behind: every
+// server, socket, long poll and HTTP connection a test starts must be gone
+// when it ends.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
