@@ -118,10 +118,17 @@ func convert(swaggerJSON []byte) ([]byte, error) {
 	if doc2.Swagger != "2.0" {
 		return nil, fmt.Errorf(`not a Swagger 2.0 document: "swagger" is %q, want "2.0"`, doc2.Swagger)
 	}
+	// The conversion strips the non-extension fields of parameters from
+	// doc2 itself; keep an untouched copy to take their examples from.
+	var pristine openapi2.T
+	if err := json.Unmarshal(swaggerJSON, &pristine); err != nil {
+		return nil, fmt.Errorf("parsing Swagger 2.0 JSON: %w", err)
+	}
 	doc3, err := openapi2conv.ToV3(&doc2)
 	if err != nil {
 		return nil, fmt.Errorf("converting to OpenAPI 3: %w", err)
 	}
+	copyParameterExamples(&pristine, doc3)
 	if err := fixup(&doc2, doc3); err != nil {
 		return nil, err
 	}
@@ -164,6 +171,41 @@ func fixup(doc2 *openapi2.T, doc3 *openapi3.T) error {
 	}
 	fixSecuritySchemes(doc2, doc3)
 
+	return eachOperation(doc2, doc3, func(method, path string, op2 *openapi2.Operation, op3 *openapi3.Operation) error {
+		produces := op2.Produces
+		if len(produces) == 0 {
+			produces = doc2.Produces
+		}
+		if err := fixRequestBody(op3); err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		if err := fixResponses(op3, produces); err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		return nil
+	})
+}
+
+// copyParameterExamples carries swag's example(...) of path and query
+// parameters over: Swagger 2.0 has no example there, so kin-openapi keeps it
+// among a parameter's non-extension fields, which the conversion drops.
+func copyParameterExamples(doc2 *openapi2.T, doc3 *openapi3.T) {
+	eachOperation(doc2, doc3, func(_, _ string, op2 *openapi2.Operation, op3 *openapi3.Operation) error {
+		for _, p2 := range op2.Parameters {
+			if p2 == nil || p2.Extensions["example"] == nil {
+				continue
+			}
+			if p3 := op3.Parameters.GetByInAndName(p2.In, p2.Name); p3 != nil {
+				p3.Example = p2.Extensions["example"]
+			}
+		}
+		return nil
+	})
+}
+
+// eachOperation calls f with every operation of doc2 and its conversion in
+// doc3, and stops at the first error.
+func eachOperation(doc2 *openapi2.T, doc3 *openapi3.T, f func(method, path string, op2 *openapi2.Operation, op3 *openapi3.Operation) error) error {
 	for path, item2 := range doc2.Paths {
 		item3 := doc3.Paths.Value(path)
 		if item2 == nil || item3 == nil {
@@ -174,15 +216,8 @@ func fixup(doc2 *openapi2.T, doc3 *openapi3.T) error {
 			if op2 == nil || op3 == nil {
 				continue
 			}
-			produces := op2.Produces
-			if len(produces) == 0 {
-				produces = doc2.Produces
-			}
-			if err := fixRequestBody(op3); err != nil {
-				return fmt.Errorf("%s %s: %w", method, path, err)
-			}
-			if err := fixResponses(op3, produces); err != nil {
-				return fmt.Errorf("%s %s: %w", method, path, err)
+			if err := f(method, path, op2, op3); err != nil {
+				return err
 			}
 		}
 	}

@@ -185,6 +185,18 @@ func TestRawBodies(t *testing.T) {
 	wantRef(t, "lines default", def.Content["application/problem+json"], "#/components/schemas/api.Problem")
 }
 
+func TestParameterExampleKept(t *testing.T) {
+	_, doc := convertFixture(t)
+	op := operation(t, doc, "GET", "/sockets/{id}/messages")
+	p := op.Parameters.GetByInAndName("path", "id")
+	if p == nil || p.Example != "sock-1" {
+		t.Fatalf("path parameter id: got %+v, want example sock-1", p)
+	}
+	if p := op.Parameters.GetByInAndName("query", "wait"); p == nil || p.Example != nil {
+		t.Errorf("query parameter wait: got example %v, want none", p.Example)
+	}
+}
+
 func TestJSONOrOctetStreamResponse(t *testing.T) {
 	_, doc := convertFixture(t)
 	op := operation(t, doc, "GET", "/sockets/{id}/messages")
