@@ -80,6 +80,9 @@ func badInputs() []badInput {
 		`{"host":"127.0.0.1","port":80,"buffer_bytes":-5}`, `{"host":"127.0.0.1","port":80,"buffer_bytes":"x"}`,
 		`{"host":"127.0.0.1","port":80,"buffer_bytes":999999999999}`, `{"host":"127.0.0.1","port":80,"overflow":"nope"}`,
 		`{"host":"127.0.0.1","port":80,"id":"sock-1"}`, `{"host":"127.0.0.1","port":80}]`,
+		`{"host":"bad host!","port":80}`, `{"host":"a..b","port":80}`, `{"host":"-x.test","port":80}`,
+		`{"host":"127.0.0.1:80","port":80}`, `{"host":"127.0.0.1%lo","port":80}`, `{"host":"[::1","port":80}`,
+		`{"host":".","port":80}`, `{"host":"` + strings.Repeat("a", 64) + `.test","port":80}`,
 	} {
 		add(http.MethodPost, "/clients", js, body, http.StatusBadRequest)
 	}

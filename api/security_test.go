@@ -147,10 +147,10 @@ var clientPolicyTable = []struct {
 	{"127.000.000.001", 400, false},
 	{"017700000001", 400, false},
 	{"127.0.0.1.", 400, false},
-	{"127.0.0.1%lo", 502, false},
+	{"127.0.0.1%lo", 400, false},
 	{"nosuch.test", 502, false},
 	{"[::1]", 403, true},
-	{"127.0.0.1:80", 502, false},
+	{"127.0.0.1:80", 400, false},
 }
 
 func TestConnectPolicyThroughAPI(t *testing.T) {

@@ -207,9 +207,9 @@ var dialTable = []struct {
 	{"127.000.000.001", invalid, false},
 	{"127.0.0.1.", invalid, false},
 	// Malformed hosts.
-	{"127.0.0.1%lo", unresolved, false},
-	{"127.0.0.1:80", unresolved, false},
-	{" 127.0.0.1", unresolved, false},
+	{"127.0.0.1%lo", invalid, false},
+	{"127.0.0.1:80", invalid, false},
+	{" 127.0.0.1", invalid, false},
 	{"[127.0.0.1]", invalid, false},
 	{"[::1]", forbidden, true},
 }

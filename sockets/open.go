@@ -102,11 +102,16 @@ func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error)
 // IPv4 address: decimal, octal (leading 0) or hex (0x) numbers.
 var numericLabel = regexp.MustCompile(`^(?i)(0x[0-9a-f]*|[0-9]+)$`)
 
-// normalHost drops the brackets of an IPv6 literal and refuses the legacy
-// numeric spellings of an address that are not IP literals to Go ("127.1",
-// "2130706433", "0x7f.0.0.1", "0177.0.0.1"): no DNS name looks like that,
-// and a C resolver would read them as an address while Go would not, so a
-// user would never know which address was meant.
+// nameLabel matches one label of a host name (underscores allowed, as
+// resolvers accept them in practice).
+var nameLabel = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$`)
+
+// normalHost checks that host is an IP literal or a host name and drops the
+// brackets of an IPv6 literal. It refuses the legacy numeric spellings of an
+// address that are not IP literals to Go ("127.1", "2130706433",
+// "0x7f.0.0.1"): no DNS name looks like that, and a C resolver would read
+// them as an address while Go would not, so a user would never know which
+// address was meant.
 func normalHost(host string) (string, error) {
 	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 		host = host[1 : len(host)-1]
@@ -117,13 +122,21 @@ func normalHost(host string) (string, error) {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return host, nil
 	}
-	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
-	for _, l := range labels {
-		if !numericLabel.MatchString(l) {
-			return host, nil
-		}
+	name := strings.TrimSuffix(host, ".")
+	if len(name) == 0 || len(name) > 253 {
+		return "", fmt.Errorf("%w: host %q is neither an IP address nor a host name of 1 to 253 characters", ErrInvalid, host)
 	}
-	return "", fmt.Errorf("%w: host %q is not a standard IP address; write IPv4 as four decimal numbers such as 127.0.0.1", ErrInvalid, host)
+	numeric := true
+	for _, l := range strings.Split(name, ".") {
+		if !nameLabel.MatchString(l) {
+			return "", fmt.Errorf("%w: host %q is neither an IP address nor a host name (give the port in the port field, and IPv6 without a zone or in brackets)", ErrInvalid, host)
+		}
+		numeric = numeric && numericLabel.MatchString(l)
+	}
+	if numeric {
+		return "", fmt.Errorf("%w: host %q is not a standard IP address; write IPv4 as four decimal numbers such as 127.0.0.1", ErrInvalid, host)
+	}
+	return host, nil
 }
 
 // resolveOne turns host into one IP with the registry's resolver; an IP
