@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -101,15 +102,20 @@ func (s *Socket) readLoop() {
 		s.finish(fmt.Sprintf("I/O error: %v", err))
 		return
 	}
+	rd := newQueuedReader(rc, s.mem)
 	for {
 		n, ok := s.waitSpace()
 		if !ok {
 			break
 		}
-		data, err := readQueued(rc, n)
+		data, blk, err := rd.read(n)
 		if len(data) > 0 {
 			s.bytesRecv.Add(int64(len(data)))
-			s.buf.push(data, time.Now().UTC())
+			if s.buf.pushBlock(data, blk, time.Now().UTC()) && err == nil {
+				// A reader waits for this message: let it run (and answer)
+				// before this loop's next read polls the socket again.
+				runtime.Gosched()
+			}
 		}
 		if err != nil {
 			s.finish(closeReason(err))
@@ -123,7 +129,9 @@ func (s *Socket) readLoop() {
 }
 
 // waitSpace blocks until the socket's buffer and the registry-wide budget
-// both have room, and returns how many bytes the next read may take. It
+// both have room, and returns how many bytes the next read may take. The
+// budget is only a glimpse here: the read reserves its share when data is
+// there, so sockets that wake together cannot all take the same room. It
 // returns false when the socket is closing.
 func (s *Socket) waitSpace() (int, bool) {
 	for {
@@ -195,8 +203,9 @@ func (s *Socket) Closed() bool {
 
 // Send writes everything r yields to the peer, in order, and returns the
 // number of bytes written. Concurrent sends are serialised and never
-// interleave. Each write must complete within the write timeout, else
-// ErrWriteTimeout (the bytes counted were sent). A closed socket or a peer
+// interleave. A peer that takes no data for the write timeout gives
+// ErrWriteTimeout (the bytes counted were sent); a slow one that keeps
+// taking data does not. A closed socket or a peer
 // that reset gives ErrSocketClosed; an error from r is returned wrapped.
 func (s *Socket) Send(ctx context.Context, r io.Reader) (int64, error) {
 	if s.Closed() {
@@ -205,6 +214,12 @@ func (s *Socket) Send(ctx context.Context, r io.Reader) (int64, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 
+	// A cancelled send (the client went away, the service shuts down) must
+	// not hold writeMu for a write timeout: a deadline in the past ends a
+	// write that is blocked on the peer at once.
+	stop := context.AfterFunc(ctx, func() { s.conn.SetWriteDeadline(time.Unix(1, 0)) })
+	defer stop()
+
 	bp := sendBufs.Get().(*[]byte)
 	defer sendBufs.Put(bp)
 	buf := *bp
@@ -212,13 +227,11 @@ func (s *Socket) Send(ctx context.Context, r io.Reader) (int64, error) {
 	for {
 		n, rerr := r.Read(buf)
 		if n > 0 {
-			if err := ctx.Err(); err != nil {
-				return total, err
-			}
-			s.conn.SetWriteDeadline(time.Now().Add(s.writeTO))
-			w, werr := s.conn.Write(buf[:n])
+			w, werr := s.write(ctx, buf[:n])
 			total += int64(w)
-			s.bytesSent.Add(int64(w))
+			if err := ctx.Err(); err != nil {
+				return total, fmt.Errorf("the send was cancelled after %d bytes were sent: %w", total, err)
+			}
 			if werr != nil {
 				return total, s.writeError(werr, total)
 			}
@@ -228,6 +241,30 @@ func (s *Socket) Send(ctx context.Context, r io.Reader) (int64, error) {
 		}
 		if rerr != nil {
 			return total, fmt.Errorf("reading the request body after %d bytes were sent: %w", total, rerr)
+		}
+	}
+}
+
+// write writes all of p. Each write gets the write timeout anew as long as
+// the one before it made progress: a slow peer that keeps taking data is
+// not a timeout, only one that takes nothing for the whole timeout is.
+// (One deadline for all of p would fail a peer reading 1 KiB/s at the
+// first full kernel buffer, with an error saying it took no data.)
+//
+// It stops when ctx ends; the deadline is checked after it is set, so a
+// cancellation that came just before cannot be overwritten.
+func (s *Socket) write(ctx context.Context, p []byte) (int, error) {
+	var total int
+	for {
+		s.conn.SetWriteDeadline(time.Now().Add(s.writeTO))
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n, err := s.conn.Write(p[total:])
+		total += n
+		s.bytesSent.Add(int64(n))
+		if err == nil || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return total, err
 		}
 	}
 }

@@ -132,21 +132,7 @@ func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 func TestSendToPeerThatNeverReadsTimesOut(t *testing.T) {
 	r := newTestRegistry(t, Config{WriteTimeout: 200 * time.Millisecond})
-	srv := listen(t, r, ListenOptions{})
-	// The peer shrinks its receive window before connecting and never reads.
-	d := net.Dialer{Timeout: guard, Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		return errors.Join(err, serr)
-	}}
-	c, err := d.Dial("tcp", srv.addr)
-	if err != nil {
-		t.Fatalf("dial: got %v, want nil", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	s := acceptedSocket(t, r, srv, c)
+	s := stalledPeer(t, r)
 
 	const offered = 256 << 20 // far more than any kernel buffers
 	n, err := s.Send(context.Background(), io.LimitReader(zeros{}, offered))
@@ -164,6 +150,59 @@ func TestSendToPeerThatNeverReadsTimesOut(t *testing.T) {
 	}
 	if s.Closed() {
 		t.Fatalf("state after a write timeout: got closed, want connected (the peer may read later)")
+	}
+}
+
+// stalledPeer connects a peer with a tiny receive window that never reads.
+func stalledPeer(t *testing.T, r *Registry) *Socket {
+	t.Helper()
+	srv := listen(t, r, ListenOptions{})
+	d := net.Dialer{Timeout: guard, Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatalf("dial: got %v, want nil", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return acceptedSocket(t, r, srv, c)
+}
+
+// A send blocked on a peer that takes nothing ends when its context ends,
+// not a write timeout later, and frees the socket for the next send.
+func TestCancelledSendStopsBlockedWrite(t *testing.T) {
+	r := newTestRegistry(t, Config{WriteTimeout: time.Hour})
+	s := stalledPeer(t, r)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Send(ctx, io.LimitReader(zeros{}, 256<<20))
+		done <- err
+	}()
+	waitFor(t, guard, func() bool { return s.Info().BytesSent > 0 })
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled Send: got %v, want %v", err, context.Canceled)
+		}
+	case <-time.After(guard):
+		t.Fatalf("cancelled Send still blocked after %v (write timeout is an hour)", guard)
+	}
+	// The next send takes the lock and its own deadline: a short context
+	// ends it too, so it is not stuck behind the past deadline either.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	if _, err := s.Send(ctx2, strings.NewReader("x")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Send with a done context: got %v, want %v", err, context.Canceled)
+	}
+	if s.Closed() {
+		t.Fatalf("state after a cancelled send: got closed, want connected")
 	}
 }
 
