@@ -76,6 +76,21 @@ func faultWaitFor(t testing.TB, timeout time.Duration, what string, cond func() 
 	}
 }
 
+// pollUntil polls cond until it holds or timeout passes, then says which:
+// faultWaitFor for goroutines other than the test's.
+func pollUntil(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-tick.C
+	}
+	return true
+}
+
 // faultWaitParked waits until some goroutine is blocked inside fn (a
 // function name as runtime.Stack prints it): the way to know that a long
 // poll is waiting in the engine, not still on its way there.
@@ -764,9 +779,14 @@ func TestFaultPeerHalfCloseClosesBothWaysAndKeepsData(t *testing.T) {
 func TestFaultSlowPeerWriterIsReadAsItComes(t *testing.T) {
 	a := newFaultAPI(t)
 	s, peer := a.pair(t, "accepted", nil)
-	// 1 KiB/s: 128 bytes every 125 ms, 2 KiB in all.
+	// 1 KiB/s: 128 bytes every 125 ms, 2 KiB in all. The peer also waits
+	// for each piece to be read before it writes the next, so that every
+	// long poll has exactly one piece to answer with.
 	payload := faultBytes(3, 2<<10)
+	read := make(chan struct{}, 1)
+	wrote := make(chan struct{})
 	go func() {
+		defer close(wrote)
 		tick := time.NewTicker(125 * time.Millisecond)
 		defer tick.Stop()
 		for p := payload; len(p) > 0; p = p[128:] {
@@ -774,9 +794,15 @@ func TestFaultSlowPeerWriterIsReadAsItComes(t *testing.T) {
 			if _, err := peer.Write(p[:128]); err != nil {
 				return
 			}
+			select {
+			case <-read:
+			case <-time.After(faultGuard):
+				return
+			}
 		}
 		peer.CloseWrite()
 	}()
+	defer func() { <-wrote }()
 	var (
 		data   []byte
 		cursor uint64
@@ -795,6 +821,7 @@ func TestFaultSlowPeerWriterIsReadAsItComes(t *testing.T) {
 		}
 		if len(l.Messages) > 0 {
 			polls++
+			read <- struct{}{}
 		}
 		cursor = l.Cursor
 		if l.State == sockets.StateClosed && len(l.Messages) == 0 {
@@ -804,10 +831,10 @@ func TestFaultSlowPeerWriterIsReadAsItComes(t *testing.T) {
 	if !bytes.Equal(data, payload) {
 		t.Fatalf("read: got %d bytes (sha %s), want %d (sha %s)", len(data), sum(data), len(payload), sum(payload))
 	}
-	// Each long poll answered when data arrived, not when its wait ran out:
-	// the 2 KiB came in several answers.
-	if polls < 2 {
-		t.Errorf("long polls that brought data: got %d, want several (they should answer as data arrives)", polls)
+	// Each long poll answered when its piece arrived, not when its 30 s
+	// wait ran out (sixteen of those would outlast the guard).
+	if polls != len(payload)/128 {
+		t.Errorf("long polls that brought data: got %d, want %d, one per piece", polls, len(payload)/128)
 	}
 	if got := a.socket(t, s.ID); got.CloseReason != sockets.ReasonPeerClosed {
 		t.Errorf("close_reason: got %q, want %q", got.CloseReason, sockets.ReasonPeerClosed)
@@ -818,10 +845,13 @@ func TestFaultSlowPeerReaderGetsEverything(t *testing.T) {
 	// The peer takes 1 KiB/s, through the smallest buffers both ends allow,
 	// so the send waits on it for seconds. It keeps taking data, so the send
 	// must not time out (--write-timeout is about a peer that takes none).
-	a := newFaultAPI(t, func(c *faultConfig) { c.cfg.WriteTimeout = 3 * time.Second })
+	// The peer makes progress about every second (when its reads open the
+	// TCP window); the whole send takes about 9 s, longer than the 5 s
+	// write timeout.
+	a := newFaultAPI(t, func(c *faultConfig) { c.cfg.WriteTimeout = 5 * time.Second })
 	s, peer := a.pair(t, "client", smallReceiveBuffer)
 	faultShrinkSendBuffer(t, s)
-	payload := faultBytes(4, 10<<10)
+	payload := faultBytes(4, 12<<10)
 
 	got := make(chan []byte, 1)
 	go func() {
@@ -1206,29 +1236,39 @@ func (a *faultAPI) connect(ctx context.Context, st *stream, srvs streamServers) 
 			return api.Socket{}, nil, err
 		}
 		peer := c.(*net.TCPConn)
-		for deadline := time.Now().Add(faultGuard); time.Now().Before(deadline); {
+		var (
+			found api.Socket
+			ferr  error
+		)
+		accepted := pollUntil(faultGuard, func() bool {
 			res, err := a.try(ctx, http.MethodGet, "/sockets?server_id="+srv.ID+"&state=connected", nil)
 			if err == nil {
 				err = res.check(http.StatusOK)
 			}
-			if err != nil {
-				peer.Close()
-				return api.Socket{}, nil, err
-			}
 			var l api.SocketList
-			if err := json.Unmarshal(res.body, &l); err != nil {
-				peer.Close()
-				return api.Socket{}, nil, err
+			if err == nil {
+				err = json.Unmarshal(res.body, &l)
+			}
+			if ferr = err; err != nil {
+				return true
 			}
 			for _, s := range l.Sockets {
 				if s.RemoteAddress == peer.LocalAddr().String() {
-					return s, peer, nil
+					found = s
+					return true
 				}
 			}
-			time.Sleep(time.Millisecond) // polling for the accept, as waitFor does
+			return false
+		})
+		switch {
+		case ferr != nil:
+			peer.Close()
+			return api.Socket{}, nil, ferr
+		case !accepted:
+			peer.Close()
+			return api.Socket{}, nil, fmt.Errorf("server %s did not accept %s within %v", srv.ID, peer.LocalAddr(), faultGuard)
 		}
-		peer.Close()
-		return api.Socket{}, nil, fmt.Errorf("server %s did not accept %s within %v", srv.ID, peer.LocalAddr(), faultGuard)
+		return found, peer, nil
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -1451,17 +1491,17 @@ func (a *faultAPI) sendChunks(ctx context.Context, st *stream, id string, half i
 			}
 			faulted = nil
 			// The API must notice; if it never does, this fails the stream.
-			for deadline := time.Now().Add(faultGuard); ; time.Sleep(time.Millisecond) {
+			var ierr error
+			closed := pollUntil(faultGuard, func() bool {
 				info, err := a.socketInfo(ctx, id)
-				if err != nil {
-					return err
-				}
-				if info.State == sockets.StateClosed {
-					break
-				}
-				if time.Now().After(deadline) {
-					return fmt.Errorf("socket %s still connected %v after its peer's %s", id, faultGuard, st.fault)
-				}
+				ierr = err
+				return err != nil || info.State == sockets.StateClosed
+			})
+			switch {
+			case ierr != nil:
+				return ierr
+			case !closed:
+				return fmt.Errorf("socket %s still connected %v after its peer's %s", id, faultGuard, st.fault)
 			}
 		}
 	}
@@ -1480,13 +1520,11 @@ func (a *faultAPI) abortSend(ctx context.Context, path string, chunk []byte, sen
 		done <- err
 	}()
 	go pw.Write(chunk[:len(chunk)/2]) // ends when the pipe closes
-	for deadline := time.Now().Add(faultGuard); received.Load() < sent+int64(len(chunk)/2); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			cancel()
-			pw.CloseWithError(errors.New("client gone"))
-			<-done
-			return fmt.Errorf("the peer got %d bytes of a streamed send, want %d", received.Load(), sent+int64(len(chunk)/2))
-		}
+	if !pollUntil(faultGuard, func() bool { return received.Load() >= sent+int64(len(chunk)/2) }) {
+		cancel()
+		pw.CloseWithError(errors.New("client gone"))
+		<-done
+		return fmt.Errorf("the peer got %d bytes of a streamed send, want %d", received.Load(), sent+int64(len(chunk)/2))
 	}
 	cancel()
 	pw.CloseWithError(errors.New("client gone"))

@@ -22,6 +22,9 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/sockman/sockman"
+	"github.com/sockman/sockman/internal/contract"
 )
 
 // shutdownChildEnv, set to 1, makes TestShutdownChild run: the test binary
@@ -178,20 +181,26 @@ type apiClient struct {
 }
 
 func (a apiClient) do(ctx context.Context, method, path, contentType string, body io.Reader) (int, []byte, error) {
+	status, _, b, err := a.doHeader(ctx, method, path, contentType, body)
+	return status, b, err
+}
+
+// doHeader is do that returns the answer's header too.
+func (a apiClient) doHeader(ctx context.Context, method, path, contentType string, body io.Reader) (int, http.Header, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
 	res, err := a.http.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
-	return res.StatusCode, b, err
+	return res.StatusCode, res.Header, b, err
 }
 
 // must calls the API from the test's goroutine and decodes a JSON answer
@@ -225,6 +234,7 @@ type shutdownSocket struct {
 
 type pollResult struct {
 	status int
+	header http.Header
 	body   []byte
 	err    error
 }
@@ -299,7 +309,7 @@ func TestShutdownUnderSIGTERM(t *testing.T) {
 		})
 		go func() {
 			status, b, err := a.do(context.Background(), http.MethodGet, "/sockets/"+id+"/messages?after=1&wait=2m", "", nil)
-			polled <- pollResult{status, b, err}
+			polled <- pollResult{status: status, body: b, err: err}
 		}()
 	}
 	for _, id := range srv.Sockets[:nPolls] {
@@ -314,9 +324,10 @@ func TestShutdownUnderSIGTERM(t *testing.T) {
 	streamPeer := peers[nAccepted] // the peer of the first client socket
 	pr, pw := io.Pipe()
 	sent := make(chan pollResult, 1)
+	sendPath := "/sockets/" + clientIDs[0] + "/messages"
 	go func() {
-		status, b, err := a.do(context.Background(), http.MethodPost, "/sockets/"+clientIDs[0]+"/messages", "application/octet-stream", pr)
-		sent <- pollResult{status, b, err}
+		status, header, b, err := a.doHeader(context.Background(), http.MethodPost, sendPath, "application/octet-stream", pr)
+		sent <- pollResult{status, header, b, err}
 	}()
 	go pw.Write(make([]byte, 1024))
 	streamPeer.SetReadDeadline(time.Now().Add(guard))
@@ -351,6 +362,16 @@ func TestShutdownUnderSIGTERM(t *testing.T) {
 	}
 	if send.err != nil || send.status != http.StatusServiceUnavailable || json.Unmarshal(send.body, &p) != nil || p.Status != http.StatusServiceUnavailable {
 		t.Errorf("send streaming at the shutdown: got %d %s (%v), want a 503 problem", send.status, send.body, send.err)
+	} else {
+		v, err := contract.New(sockman.OpenAPI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodPost, a.base+sendPath, nil)
+		req.Header.Set("Content-Type", "application/octet-stream")
+		if err := v.Check(req, []byte("streamed"), send.status, send.header, send.body); err != nil {
+			t.Errorf("the 503 of a send cut by the shutdown: %v", err)
+		}
 	}
 
 	var code int
