@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net"
@@ -255,7 +256,6 @@ func BenchmarkControlPlane(b *testing.B) {
 	})
 }
 
-
 // benchCPU returns a function that reports the CPU time this process used
 // (every thread: handlers, read loops, the collector) per operation since
 // benchCPU was called. On a shared, noisy machine it moves far less than
@@ -271,4 +271,73 @@ func benchRusage() int64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// TestBenchAppendBase64MatchesEncodingBase64 guards the fast base64 writer
+// that BenchmarkWriteMessageList measures: it must write exactly what
+// encoding/base64 writes, for every length around its 6-byte steps.
+func TestBenchAppendBase64MatchesEncodingBase64(t *testing.T) {
+	src := make([]byte, 4096)
+	rand.Read(src)
+	for n := 0; n <= len(src); n++ {
+		if n > 100 && n%97 != 0 && n != len(src) {
+			continue
+		}
+		prefix := []byte("prefix")
+		got := appendBase64(prefix, src[:n])
+		want := base64.StdEncoding.AppendEncode([]byte("prefix"), src[:n])
+		if !bytes.Equal(got, want) {
+			t.Fatalf("appendBase64 of %d bytes: got %q, want %q", n, got, want)
+		}
+	}
+}
+
+// BenchmarkBase64 compares the fast base64 writer with encoding/base64.
+func BenchmarkBase64(b *testing.B) {
+	src := make([]byte, 48<<10)
+	rand.Read(src)
+	dst := make([]byte, 0, 64<<10)
+	for _, v := range []struct {
+		name string
+		f    func(dst, src []byte) []byte
+	}{{"appendBase64", appendBase64}, {"encoding-base64", base64.StdEncoding.AppendEncode}} {
+		b.Run(v.name, func(b *testing.B) {
+			b.SetBytes(int64(len(src)))
+			cpu := benchCPU(b)
+			for b.Loop() {
+				dst = v.f(dst[:0], src)
+			}
+			cpu()
+		})
+	}
+}
+
+// TestBenchMessageListLenIsWhatIsWritten guards the Content-Length of JSON
+// reads: messageListLen must be the exact length writeMessageList writes.
+func TestBenchMessageListLenIsWhatIsWritten(t *testing.T) {
+	ids := []string{"sock-1", "", "sock-\"<>&\\\n\x01", "\u2028\u2029\u20ac\xe2\x80", "é"}
+	for i := range 300 {
+		n := i % 7
+		sel := benchSelection(n, (i*37)%300, i%2 == 0)
+		for j := range sel.Messages {
+			sel.Messages[j].Seq = uint64(i*j + 1)
+			sel.Messages[j].ReceivedAt = time.Unix(int64(i*1000), int64(i*j*1_000_003)).UTC()
+		}
+		sel.Cursor = uint64(i * 1000)
+		for _, enc := range []string{"base64", "hex"} {
+			id := ids[i%len(ids)]
+			state := []string{"connected", "closed"}[i%2]
+			var buf bytes.Buffer
+			if err := writeMessageList(&buf, id, state, sel, enc); err != nil {
+				t.Fatal(err)
+			}
+			got, ok := messageListLen(id, state, sel, enc)
+			if !ok || got != buf.Len() {
+				t.Fatalf("messageListLen(%q, %d messages, %s): got %d, %v; writeMessageList wrote %d", id, n, enc, got, ok, buf.Len())
+			}
+		}
+	}
+	if _, ok := messageListLen("sock-1", "connected", sockets.Selection{}, "auto"); ok {
+		t.Fatalf("messageListLen with encoding auto: got a length, want none (it depends on the data)")
+	}
 }

@@ -3,8 +3,10 @@ package api
 import (
 	"bufio"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -51,7 +53,9 @@ func writeMessageList(w io.Writer, id, state string, sel sockets.Selection, enco
 				enc = "utf8"
 			}
 		}
-		bw.WriteString(`,"encoding":"` + enc + `","data":`)
+		bw.WriteString(`,"encoding":"`)
+		bw.WriteString(enc)
+		bw.WriteString(`","data":`)
 		switch enc {
 		case "utf8":
 			// A view, not a copy: Data is never modified once stored.
@@ -62,7 +66,7 @@ func writeMessageList(w io.Writer, id, state string, sel sockets.Selection, enco
 			bw.WriteByte('"')
 		default:
 			bw.WriteByte('"')
-			writeEncoded(bw, m.Data, 3, 4, base64.StdEncoding.AppendEncode)
+			writeEncoded(bw, m.Data, 3, 4, appendBase64)
 			bw.WriteByte('"')
 		}
 		bw.WriteByte('}')
@@ -71,6 +75,58 @@ func writeMessageList(w io.Writer, id, state string, sel sockets.Selection, enco
 	bw.Write(strconv.AppendUint(num[:0], sel.Cursor, 10))
 	bw.WriteString("}\n")
 	return bw.Flush()
+}
+
+// messageListLen returns the length of what writeMessageList writes, when
+// it is known without reading the data: encoding base64 or hex (auto must
+// look at each message). With it the answer can carry a Content-Length
+// instead of being chunked, which spares a write per chunk.
+func messageListLen(id, state string, sel sockets.Selection, encoding string) (int, bool) {
+	var encodedLen func(int) int
+	switch encoding {
+	case "base64":
+		encodedLen = base64.StdEncoding.EncodedLen
+	case "hex":
+		encodedLen = hex.EncodedLen
+	default:
+		return 0, false
+	}
+	var num [40]byte
+	n := len(`{"socket_id":`) + jsonStringLen(id) + len(`,"state":`) + jsonStringLen(state) + len(`,"messages":[`)
+	for i, m := range sel.Messages {
+		if i > 0 {
+			n++ // ,
+		}
+		n += len(`{"seq":`) + len(strconv.AppendUint(num[:0], m.Seq, 10)) +
+			len(`,"received_at":"`) + len(m.ReceivedAt.AppendFormat(num[:0], time.RFC3339Nano)) +
+			len(`","size":`) + len(strconv.AppendInt(num[:0], int64(len(m.Data)), 10)) +
+			len(`,"encoding":"`) + len(encoding) + len(`","data":`) +
+			1 + encodedLen(len(m.Data)) + 1 + len(`}`)
+	}
+	n += len(`],"cursor":`) + len(strconv.AppendUint(num[:0], sel.Cursor, 10)) + len("}\n")
+	return n, true
+}
+
+// jsonStringLen is the length of what writeJSONString writes for s.
+func jsonStringLen(s string) int {
+	n := 2 // the quotes
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case jsonPlain[c]:
+			n++
+		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f':
+			n += 2
+		case c < utf8.RuneSelf:
+			n += 6 // \u00XX
+		case i+2 < len(s) && s[i+1] == 0x80 && s[i+2]&^1 == 0xA8:
+			n += 6 // \u2028 or \u2029 for three bytes
+			i += 2
+		default:
+			n++ // 0xE2 starting another character
+		}
+	}
+	return n
 }
 
 // writeEncoded writes data through appendEncode (base64 or hex, which turn
@@ -86,6 +142,44 @@ func writeEncoded(bw *bufio.Writer, data []byte, in, out int, appendEncode func(
 		bw.Write(appendEncode(bw.AvailableBuffer(), data[:n]))
 		data = data[n:]
 	}
+}
+
+// base64Pairs maps 12 bits to the two characters of standard base64 that
+// write them, first character in the low byte.
+var base64Pairs = func() (t [1 << 12]uint16) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := range t {
+		t[i] = uint16(alphabet[i>>6]) | uint16(alphabet[i&63])<<8
+	}
+	return t
+}()
+
+// appendBase64 is base64.StdEncoding.AppendEncode, over twice as fast:
+// six input bytes at a time become eight characters through four lookups
+// in base64Pairs and one 8-byte store, where encoding/base64 looks up and
+// stores one character at a time. The tail (and the padding) is left to
+// encoding/base64.
+func appendBase64(dst, src []byte) []byte {
+	n := base64.StdEncoding.EncodedLen(len(src))
+	dst = slices.Grow(dst, n)
+	out := dst[len(dst) : len(dst)+n]
+	in := src
+	for len(in) >= 14 && len(out) >= 16 {
+		// Two 6-byte groups per round; the top 48 bits of each load are one.
+		v := binary.BigEndian.Uint64(in)
+		w := binary.BigEndian.Uint64(in[6:])
+		binary.LittleEndian.PutUint64(out, uint64(base64Pairs[v>>52])|
+			uint64(base64Pairs[v>>40&0xfff])<<16|
+			uint64(base64Pairs[v>>28&0xfff])<<32|
+			uint64(base64Pairs[v>>16&0xfff])<<48)
+		binary.LittleEndian.PutUint64(out[8:], uint64(base64Pairs[w>>52])|
+			uint64(base64Pairs[w>>40&0xfff])<<16|
+			uint64(base64Pairs[w>>28&0xfff])<<32|
+			uint64(base64Pairs[w>>16&0xfff])<<48)
+		in, out = in[12:], out[16:]
+	}
+	base64.StdEncoding.Encode(out, in)
+	return dst[:len(dst)+n]
 }
 
 const hexDigits = "0123456789abcdef"

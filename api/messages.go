@@ -45,6 +45,7 @@ const (
 //	@Failure		409		{object}	Problem	"The socket is closed"
 //	@Failure		413		{object}	Problem	"Body too large"
 //	@Failure		415		{object}	Problem	"Unsupported Content-Type"
+//	@Failure		503		{object}	Problem	"The service began shutting down while the body was still coming in"
 //	@Failure		504		{object}	Problem	"The peer took no data within the write timeout"
 //	@Security		BearerAuth
 //	@Router			/sockets/{id}/messages [post]
@@ -208,9 +209,14 @@ func (h *handlers) read(c echo.Context) error {
 		}
 		return nil
 	}
+	// The state once: the length must be of what is written.
+	state := readState(s.State(), sel)
 	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	if n, ok := messageListLen(s.ID(), state, sel, p.encoding); ok {
+		w.Header().Set(echo.HeaderContentLength, strconv.Itoa(n))
+	}
 	w.WriteHeader(http.StatusOK)
-	_ = writeMessageList(w, s.ID(), readState(s.State(), sel), sel, p.encoding)
+	_ = writeMessageList(w, s.ID(), state, sel, p.encoding)
 	return nil
 }
 

@@ -31,10 +31,18 @@ func ParseOverflow(s string) (Overflow, error) {
 
 // Message is one chunk received from the peer. Data is never modified after
 // the message is stored, so it may be shared with readers without a copy.
+// (Its memory may be reused once the message is acknowledged and every
+// Selection that returned it is released: see Selection.Release.)
 type Message struct {
 	Seq        uint64
 	ReceivedAt time.Time
 	Data       []byte
+}
+
+// entry is a stored message and the pooled block behind its Data, if any.
+type entry struct {
+	Message
+	blk *block
 }
 
 // buffer holds the unacknowledged messages of one socket, bounded by limit
@@ -44,24 +52,55 @@ type buffer struct {
 	overflow Overflow
 	mem      *memory // registry-wide accounting, shared by every buffer
 
-	mu       sync.Mutex // guards the following fields
-	msgs     []Message  // oldest first; msgs[i].Seq increases by 1 except across drops
-	size     int        // total bytes in msgs
-	lastSeq  uint64     // seq of the newest message ever stored
-	dropped  int64      // bytes dropped by OverflowDropOldest
-	eof      bool       // no more messages will come
-	changed  chan struct{} // closed and replaced when a message arrives or eof is set
-	freed    chan struct{} // closed and replaced when acknowledged bytes are freed
+	mu       sync.Mutex    // guards the following fields
+	msgs     []entry       // oldest first; msgs[i].Seq increases by 1 except across drops
+	size     int           // total bytes in msgs
+	lastSeq  uint64        // seq of the newest message ever stored
+	dropped  int64         // bytes dropped by OverflowDropOldest
+	eof      bool          // no more messages will come
+	changed  chan struct{} // closed when a message arrives or eof is set; nil until a reader asks for it
+	freed    chan struct{} // closed when acknowledged bytes are freed; nil until the read loop asks for it
 	released bool          // the registry-wide memory was given back
 }
 
 func newBuffer(limit int, overflow Overflow, mem *memory) *buffer {
-	return &buffer{
-		limit:    limit,
-		overflow: overflow,
-		mem:      mem,
-		changed:  make(chan struct{}),
-		freed:    make(chan struct{}),
+	return &buffer{limit: limit, overflow: overflow, mem: mem}
+}
+
+// The wake channels are made when someone asks for one and closed (then
+// forgotten) at the next change: a message that no reader waits for, and an
+// acknowledgement that no read loop waits for, allocate nothing, and an
+// idle socket holds no channel. b.mu must be held.
+
+func (b *buffer) changedChan() chan struct{} {
+	if b.changed == nil {
+		b.changed = make(chan struct{})
+	}
+	return b.changed
+}
+
+// wakeChanged wakes the readers waiting for a message or EOF and reports
+// whether there was a channel to close.
+func (b *buffer) wakeChanged() bool {
+	if b.changed == nil {
+		return false
+	}
+	close(b.changed)
+	b.changed = nil
+	return true
+}
+
+func (b *buffer) freedChan() chan struct{} {
+	if b.freed == nil {
+		b.freed = make(chan struct{})
+	}
+	return b.freed
+}
+
+func (b *buffer) wakeFreed() {
+	if b.freed != nil {
+		close(b.freed)
+		b.freed = nil
 	}
 }
 
@@ -72,15 +111,23 @@ func (b *buffer) space() (int, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.overflow == OverflowDropOldest {
-		return b.limit, b.freed
+		return b.limit, b.freedChan()
 	}
-	return b.limit - b.size, b.freed
+	return b.limit - b.size, b.freedChan()
 }
 
 // push stores data as the next message. The caller has checked space, so with
 // OverflowBlock it always fits; with OverflowDropOldest the oldest messages are
-// dropped until it does.
-func (b *buffer) push(data []byte, now time.Time) {
+// dropped until it does. The caller has already counted data in the
+// registry-wide total (the read reserves it before reading). It reports
+// whether a reader may be waiting for it.
+func (b *buffer) push(data []byte, now time.Time) bool {
+	return b.pushBlock(data, nil, now)
+}
+
+// pushBlock is push for data held in blk (nil: an unpooled slice); the
+// buffer takes over the block's reference.
+func (b *buffer) pushBlock(data []byte, blk *block, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	freed := 0
@@ -89,15 +136,17 @@ func (b *buffer) push(data []byte, now time.Time) {
 		b.dropped += int64(n)
 		freed += n
 		b.size -= n
-		b.msgs[0] = Message{}
+		b.msgs[0].blk.unref()
+		b.msgs[0] = entry{}
 		b.msgs = b.msgs[1:]
 	}
 	b.lastSeq++
-	b.msgs = append(b.msgs, Message{Seq: b.lastSeq, ReceivedAt: now, Data: data})
+	b.msgs = append(b.msgs, entry{Message{Seq: b.lastSeq, ReceivedAt: now, Data: data}, blk})
 	b.size += len(data)
-	b.mem.add(int64(len(data) - freed))
-	close(b.changed)
-	b.changed = make(chan struct{})
+	if freed > 0 {
+		b.mem.add(-int64(freed))
+	}
+	return b.wakeChanged()
 }
 
 // setEOF records that no more messages will come and wakes every waiter.
@@ -106,8 +155,7 @@ func (b *buffer) setEOF() {
 	defer b.mu.Unlock()
 	if !b.eof {
 		b.eof = true
-		close(b.changed)
-		b.changed = make(chan struct{})
+		b.wakeChanged()
 	}
 }
 
@@ -121,14 +169,15 @@ func (b *buffer) release() {
 	}
 	b.released = true
 	b.mem.add(-int64(b.size))
+	for _, e := range b.msgs {
+		e.blk.unref()
+	}
 	clear(b.msgs)
 	b.msgs = nil
 	b.size = 0
 	b.eof = true
-	close(b.changed)
-	b.changed = make(chan struct{})
-	close(b.freed)
-	b.freed = make(chan struct{})
+	b.wakeChanged()
+	b.wakeFreed()
 }
 
 // Selection is what one read returned.
@@ -139,6 +188,8 @@ type Selection struct {
 	Cursor uint64
 	// EOF: no more messages will arrive after these.
 	EOF bool
+
+	held []*block // blocks behind Messages, one reference each; see Release
 }
 
 // ReadOptions select messages from a socket's buffer.
@@ -168,6 +219,7 @@ func (b *buffer) ack(after uint64) error {
 	freed := 0
 	for i < len(b.msgs) && b.msgs[i].Seq <= after {
 		freed += len(b.msgs[i].Data)
+		b.msgs[i].blk.unref()
 		i++
 	}
 	if i == 0 {
@@ -182,8 +234,7 @@ func (b *buffer) ack(after uint64) error {
 	if !b.released {
 		b.mem.add(-int64(freed))
 	}
-	close(b.freed)
-	b.freed = make(chan struct{})
+	b.wakeFreed()
 	return nil
 }
 
@@ -215,12 +266,20 @@ func (b *buffer) selectAfter(after uint64, limit, maxBytes int) (Selection, <-ch
 	}
 	if end > start {
 		// A copy of the slice headers: the buffer may drop or free these
-		// entries while the caller encodes them.
-		sel.Messages = append([]Message(nil), b.msgs[start:end]...)
+		// entries while the caller encodes them. A pooled block stays out of
+		// its pool until the selection is released.
+		sel.Messages = make([]Message, end-start)
+		for i, e := range b.msgs[start:end] {
+			sel.Messages[i] = e.Message
+			if e.blk != nil {
+				e.blk.ref()
+				sel.held = append(sel.held, e.blk)
+			}
+		}
 		sel.Cursor = b.msgs[end-1].Seq
 		sel.EOF = sel.EOF && end == len(b.msgs)
 	}
-	return sel, b.changed
+	return sel, b.changedChan()
 }
 
 // firstUnacked returns the seq of the oldest message held, or the next seq

@@ -11,18 +11,38 @@ import (
 
 var readBufs = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
 
-// readQueued reads at most max bytes once the connection is readable. This
-// portable version reads into a pooled buffer and copies out what came; the
-// Linux version reads straight into an exactly sized slice.
-func readQueued(rc syscall.RawConn, max int) ([]byte, error) {
+// queuedReader reads a socket's connection for its read loop.
+type queuedReader struct {
+	rc  syscall.RawConn
+	mem *memory
+}
+
+func newQueuedReader(rc syscall.RawConn, mem *memory) *queuedReader {
+	return &queuedReader{rc: rc, mem: mem}
+}
+
+// read reads at most limit bytes (and no more than mem grants) once the
+// connection is readable. This portable version reads into a pooled buffer
+// and copies out what came; the Linux version reads straight into an exactly
+// sized slice or a pooled block. The bytes returned stay counted in mem, as
+// on Linux. It never returns a block.
+func (r *queuedReader) read(limit int) ([]byte, *block, error) {
+	mem := r.mem
 	var (
 		data []byte
 		rerr error
 	)
-	err := rc.Read(func(fd uintptr) bool {
+	err := r.rc.Read(func(fd uintptr) bool {
+		granted := int(mem.reserve(int64(limit)))
+		if granted == 0 {
+			return true // the total is reached; the caller waits for memory
+		}
 		bp := readBufs.Get().(*[]byte)
 		defer readBufs.Put(bp)
-		n, err := syscall.Read(int(fd), (*bp)[:min(max, len(*bp))])
+		n, err := syscall.Read(int(fd), (*bp)[:min(granted, len(*bp))])
+		if n < granted {
+			mem.add(-int64(granted - max(n, 0)))
+		}
 		switch {
 		case err == syscall.EAGAIN || err == syscall.EINTR:
 			return false
@@ -36,7 +56,7 @@ func readQueued(rc syscall.RawConn, max int) ([]byte, error) {
 		return true
 	})
 	if err != nil {
-		return data, err
+		return data, nil, err
 	}
-	return data, rerr
+	return data, nil, rerr
 }

@@ -1,0 +1,308 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"time"
+)
+
+// benchWake measures the long-poll wake-up: from just before the peer
+// writes one byte to the moment the waiting client has read the whole
+// answer. sockman: the client's GET /sockets/{id}/messages?wait= is parked
+// when the peer writes. Baseline: a bare one-hop relay, a goroutine that
+// reads the peer's byte and writes it to a TCP client blocked in a read.
+// The relay runs in a process of its own (this program, re-run), as sockman
+// does: each hop then wakes another process, as it must for any service.
+// The same relay inside this process is measured too, for context: there
+// the hand-offs can stay on one thread. All three are measured the same
+// way, sample by sample in turn, with the same pause before each write.
+func benchWake(c *config) ([]sample, error) {
+	p, err := c.start()
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop()
+	sm, err := newWakeSockman(p.addr)
+	if err != nil {
+		return nil, err
+	}
+	defer sm.close()
+	rp, err := newWakeRelayProcess()
+	if err != nil {
+		return nil, err
+	}
+	defer rp.close()
+	rl, err := newWakeRelay()
+	if err != nil {
+		return nil, err
+	}
+	defer rl.close()
+
+	sides := []func(time.Duration) (time.Duration, error){sm.sample, rp.sample, rl.sample}
+	for range 50 { // warm up
+		for _, f := range sides {
+			if _, err := f(c.wakePause / 10); err != nil {
+				return nil, err
+			}
+		}
+	}
+	got := make([][]time.Duration, len(sides))
+	var cpu time.Duration // sockman's, for SOCKMAN_BENCH_DEBUG
+	for range c.wakeSamples {
+		for i, f := range sides {
+			c0 := cpuTime(p.cmd.Process.Pid)
+			d, err := f(c.wakePause)
+			if err != nil {
+				return nil, err
+			}
+			if i == 0 {
+				cpu += cpuTime(p.cmd.Process.Pid) - c0
+			}
+			got[i] = append(got[i], d)
+		}
+	}
+	if debug {
+		fmt.Fprintf(os.Stderr, "wake: sockman CPU %v per sample\n", cpu/time.Duration(c.wakeSamples))
+	}
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	ds, dp, dl := got[0], got[1], got[2]
+	return []sample{
+		{"wake-p50", us(percentile(ds, 50)), us(percentile(dp, 50))},
+		{"wake-p99", us(percentile(ds, 99)), us(percentile(dp, 99))},
+		{"wake-inproc-p50", us(percentile(ds, 50)), us(percentile(dl, 50))},
+		{"wake-inproc-p99", us(percentile(ds, 99)), us(percentile(dl, 99))},
+		{"wake-cpu", us(cpu / time.Duration(c.wakeSamples)), 0},
+	}, nil
+}
+
+// wakeSockman is a socket with a peer, and a client connection for polls.
+type wakeSockman struct {
+	a      *api
+	peer   net.Conn
+	h      *httpConn
+	srvID  string
+	sockID string
+	cursor string
+	target string
+	one    []byte
+}
+
+func newWakeSockman(addr string) (*wakeSockman, error) {
+	a, err := newAPI(addr)
+	if err != nil {
+		return nil, err
+	}
+	peer, srvID, sockID, err := a.peerPair(0)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	h, err := dialHTTP(addr)
+	if err != nil {
+		return nil, err
+	}
+	return &wakeSockman{a: a, peer: peer, h: h, srvID: srvID, sockID: sockID, cursor: "0",
+		target: "/sockets/" + sockID + "/messages?wait=10s&after=", one: []byte{'x'}}, nil
+}
+
+// sample sends the poll, pauses so that it is parked, then times the
+// peer's write to the end of the answer.
+func (w *wakeSockman) sample(pause time.Duration) (time.Duration, error) {
+	if err := w.h.writeRequest("GET", w.target+w.cursor, []string{"Accept: application/octet-stream"}, nil); err != nil {
+		return 0, err
+	}
+	time.Sleep(pause)
+	start := time.Now()
+	if _, err := w.peer.Write(w.one); err != nil {
+		return 0, err
+	}
+	r, err := w.h.readResponse(nil)
+	d := time.Since(start)
+	if err != nil {
+		return 0, err
+	}
+	if r.status != 200 || r.length != 1 {
+		return 0, fmt.Errorf("poll: status %d with %d bytes, want 200 with 1 byte", r.status, r.length)
+	}
+	w.cursor = r.cursor
+	return d, nil
+}
+
+func (w *wakeSockman) close() {
+	w.h.Close()
+	w.peer.Close()
+	w.a.release(w.srvID, w.sockID)
+	w.a.Close()
+}
+
+// wakeRelay is peer -> relay goroutine -> client, all on loopback, with
+// the relay goroutine in this process.
+type wakeRelay struct {
+	peer, client net.Conn
+	conns        []net.Conn
+	done         chan struct{}
+	one, buf     []byte
+}
+
+func newWakeRelay() (*wakeRelay, error) {
+	pair := func() (net.Conn, net.Conn, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, err
+		}
+		defer ln.Close()
+		a, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := ln.Accept()
+		if err != nil {
+			a.Close()
+			return nil, nil, err
+		}
+		return a, b, nil
+	}
+	peer, relayIn, err := pair()
+	if err != nil {
+		return nil, err
+	}
+	relayOut, client, err := pair()
+	if err != nil {
+		peer.Close()
+		relayIn.Close()
+		return nil, err
+	}
+	r := &wakeRelay{peer: peer, client: client, conns: []net.Conn{peer, relayIn, relayOut, client},
+		done: make(chan struct{}), one: []byte{'x'}, buf: make([]byte, 64)}
+	go func() {
+		defer close(r.done)
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := relayIn.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, err := relayOut.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}()
+	return r, nil
+}
+
+func (r *wakeRelay) sample(pause time.Duration) (time.Duration, error) {
+	time.Sleep(pause)
+	start := time.Now()
+	if _, err := r.peer.Write(r.one); err != nil {
+		return 0, err
+	}
+	if _, err := r.client.Read(r.buf); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+func (r *wakeRelay) close() {
+	for _, c := range r.conns {
+		c.Close()
+	}
+	<-r.done
+}
+
+// wakeRelayProcess is peer -> relay process -> client.
+type wakeRelayProcess struct {
+	cmd          *exec.Cmd
+	peer, client net.Conn
+	one, buf     []byte
+}
+
+const relayChildEnv = "SOCKMAN_BENCH_RELAY_CHILD"
+
+func newWakeRelayProcess() (*wakeRelayProcess, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), relayChildEnv+"=1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	r := &wakeRelayProcess{cmd: cmd, one: []byte{'x'}, buf: make([]byte, 64)}
+	var in, outAddr string
+	if _, err := fmt.Fscanln(out, &in, &outAddr); err != nil {
+		r.close()
+		return nil, fmt.Errorf("relay process: %w", err)
+	}
+	if r.peer, err = net.Dial("tcp", in); err == nil {
+		r.client, err = net.Dial("tcp", outAddr)
+	}
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *wakeRelayProcess) sample(pause time.Duration) (time.Duration, error) {
+	time.Sleep(pause)
+	start := time.Now()
+	if _, err := r.peer.Write(r.one); err != nil {
+		return 0, err
+	}
+	if _, err := r.client.Read(r.buf); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+func (r *wakeRelayProcess) close() {
+	if r.peer != nil {
+		r.peer.Close()
+	}
+	if r.client != nil {
+		r.client.Close()
+	}
+	r.cmd.Process.Kill() // it holds nothing worth a graceful end
+	r.cmd.Wait()
+}
+
+// runRelayChild is the relay process: it prints two loopback addresses,
+// accepts the peer on the first and the client on the second, and relays
+// from the peer to the client in one goroutine until either closes.
+func runRelayChild() error {
+	lnIn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	lnOut, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Println(lnIn.Addr(), lnOut.Addr())
+	in, err := lnIn.Accept()
+	if err != nil {
+		return err
+	}
+	out, err := lnOut.Accept()
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := in.Read(buf)
+		if err != nil {
+			return nil
+		}
+		if _, err := out.Write(buf[:n]); err != nil {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package sockets
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Large reads go into pooled blocks instead of fresh slices. A stream of
+// 256 KiB messages would otherwise allocate (and the kernel fault in, and
+// the runtime zero, and the collector sweep) its whole volume again and
+// again; a block comes back to its pool once the message is acknowledged
+// (or dropped, or the socket deleted) and every Selection that returned it
+// is released. A selection that is never released keeps its blocks from the
+// pool for good: the garbage collector takes them as it would any slice.
+//
+// A block is used whole: the read loop reads exactly a class size into it, so
+// a message never holds more memory than its length, as the registry-wide
+// accounting assumes. Smaller reads get exact-size slices.
+
+// blockSizes are the block classes, smallest first; the largest is readSize.
+var blockSizes = [...]int{64 << 10, 128 << 10, 256 << 10}
+
+var blockPools [len(blockSizes)]sync.Pool
+
+// block is a pooled message buffer.
+type block struct {
+	buf   []byte       // len is its class size
+	class int          // index into blockSizes
+	refs  atomic.Int32 // the buffer's reference plus one per unreleased Selection
+}
+
+// blockClass returns the largest class that n bytes fill, or -1 when n is
+// smaller than every class.
+func blockClass(n int) int {
+	for c := len(blockSizes) - 1; c >= 0; c-- {
+		if n >= blockSizes[c] {
+			return c
+		}
+	}
+	return -1
+}
+
+// getBlock returns a block of class c holding one reference.
+func getBlock(c int) *block {
+	b, _ := blockPools[c].Get().(*block)
+	if b == nil {
+		b = &block{buf: make([]byte, blockSizes[c]), class: c}
+	}
+	b.refs.Store(1)
+	return b
+}
+
+func (b *block) ref() { b.refs.Add(1) }
+
+// unref drops one reference; the last one puts the block back in its pool.
+// It is safe on a nil block (a message read into an exact-size slice).
+func (b *block) unref() {
+	if b != nil && b.refs.Add(-1) == 0 {
+		blockPools[b.class].Put(b)
+	}
+}
+
+// Release tells the engine that the caller is done with the messages' Data
+// (it has written them out), so that the memory behind them may be reused
+// once the buffer has let them go too. Data must not be used afterwards.
+// Calling Release is optional; call it at most once per Read.
+func (s *Selection) Release() {
+	for _, b := range s.held {
+		b.unref()
+	}
+	s.held = nil
+}
