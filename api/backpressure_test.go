@@ -3,10 +3,7 @@ package api
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -147,20 +144,7 @@ func firstSeq(l MessageList) any {
 // messageBytes returns the bytes of a message as the API wrote them.
 func messageBytes(t testing.TB, m Message) []byte {
 	t.Helper()
-	var (
-		b   []byte
-		err error
-	)
-	switch m.Encoding {
-	case "utf8":
-		b = []byte(m.Data)
-	case "base64":
-		b, err = base64.StdEncoding.DecodeString(m.Data)
-	case "hex":
-		b, err = hex.DecodeString(m.Data)
-	default:
-		err = fmt.Errorf("unknown encoding %q", m.Encoding)
-	}
+	b, err := m.Bytes()
 	if err != nil || len(b) != m.Size {
 		t.Fatalf("message %d: %d bytes of size %d in encoding %s: %v", m.Seq, len(b), m.Size, m.Encoding, err)
 	}

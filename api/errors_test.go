@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sockman/sockman/internal/contract"
+	"github.com/sockman/sockman/internal/testnet"
 	"github.com/sockman/sockman/sockets"
 )
 
@@ -251,9 +252,9 @@ func upstreamCases() []errorCase {
 			return a.newRequest(http.MethodPost, "/sockets/"+s.ID+"/messages", make([]byte, 24<<20), "Content-Type", "application/octet-stream")
 		}, status: http.StatusGatewayTimeout, detail: "took no data"},
 		{name: "connect timeout", req: func(t *testing.T, a *testAPI) *http.Request {
-			addr := unansweredAddr(t)
+			addr := testnet.UnansweredAddr(t)
 			host, port := splitAddr(t, addr)
-			return a.newRequest(http.MethodPost, "/clients", fmt.Sprintf(`{"host":%q,"port":%d,"timeout_ms":%d}`, host, port, connectProbe/time.Millisecond))
+			return a.newRequest(http.MethodPost, "/clients", fmt.Sprintf(`{"host":%q,"port":%d,"timeout_ms":%d}`, host, port, testnet.ConnectProbe/time.Millisecond))
 		}, status: http.StatusGatewayTimeout, detail: "did not answer within"},
 	}
 }

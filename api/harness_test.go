@@ -16,6 +16,7 @@ import (
 
 	"github.com/sockman/sockman"
 	"github.com/sockman/sockman/internal/contract"
+	"github.com/sockman/sockman/internal/testnet"
 	"github.com/sockman/sockman/sockets"
 )
 
@@ -254,17 +255,6 @@ func mediaType(v string) string {
 // waitFor polls cond until it holds, and fails the test if it still does not
 // after timeout. It is the only way these tests wait for state they cannot
 // be told about.
-func waitFor(t testing.TB, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition still false after %v", timeout)
-		}
-		<-tick.C
-	}
-}
+var waitFor = testnet.WaitFor
 
 func ptr[T any](v T) *T { return &v }

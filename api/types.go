@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/sockman/sockman/sockets"
@@ -142,6 +143,15 @@ type Message struct {
 	// The bytes received, written in encoding.
 	Data string `json:"data" example:"hello\n"`
 } // @name Message
+
+// Bytes returns the message's data decoded from its encoding. Unlike a send
+// body, a message always names its encoding: an empty one is an error.
+func (m Message) Bytes() ([]byte, error) {
+	if m.Encoding == "" {
+		return nil, fmt.Errorf("message %d names no encoding", m.Seq)
+	}
+	return decodeData(m.Data, m.Encoding)
+}
 
 // MessageList is the JSON answer of GET /sockets/{id}/messages.
 type MessageList struct {

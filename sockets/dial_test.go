@@ -6,9 +6,10 @@ import (
 	"io"
 	"net"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockman/sockman/internal/testnet"
 )
 
 func TestDialRegistersClientSocket(t *testing.T) {
@@ -68,47 +69,10 @@ func TestDialRefusedIsConnectFailed(t *testing.T) {
 	}
 }
 
-// fullBacklogAddr returns the address of a loopback listener whose accept
-// queue is full: Linux drops the SYNs sent to it, so a connect hangs until
-// its timeout. It skips the test when this kernel does not behave so.
-func fullBacklogAddr(t *testing.T) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatalf("socket: got %v, want nil", err)
-	}
-	syscall.CloseOnExec(fd)
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatalf("bind: got %v, want nil", err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil { // never accepted
-		t.Fatalf("listen: got %v, want nil", err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatalf("getsockname: got %v, want nil", err)
-	}
-	addr := (&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: sa.(*syscall.SockaddrInet4).Port}).String()
-	const tries = 32
-	for range tries {
-		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
-		if err != nil {
-			if isTimeout(err) {
-				return addr
-			}
-			t.Skipf("filling the backlog of %s: got %v, want a connect or a timeout; cannot make a connect time out on this kernel", addr, err)
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-	t.Skipf("%d connects to a listener with backlog 0 all succeeded: this kernel does not drop SYNs to a full accept queue, so a connect timeout cannot be made on loopback", tries)
-	return ""
-}
-
 func TestDialTimeoutIsConnectTimeout(t *testing.T) {
-	addr := fullBacklogAddr(t)
+	port := testnet.UnansweredPort(t)
 	r := newTestRegistry(t, Config{})
-	_, err := r.Dial(context.Background(), DialOptions{Host: "127.0.0.1", Port: portOf(t, addr), Timeout: 300 * time.Millisecond})
+	_, err := r.Dial(context.Background(), DialOptions{Host: "127.0.0.1", Port: port, Timeout: 300 * time.Millisecond})
 	if !errors.Is(err, ErrConnectTimeout) {
 		t.Fatalf("Dial to a listener that drops SYNs: got %v, want %v", err, ErrConnectTimeout)
 	}

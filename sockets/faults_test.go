@@ -40,6 +40,7 @@ import (
 	"github.com/sockman/sockman"
 	"github.com/sockman/sockman/api"
 	"github.com/sockman/sockman/internal/contract"
+	"github.com/sockman/sockman/internal/testnet"
 	"github.com/sockman/sockman/sockets"
 )
 
@@ -521,20 +522,7 @@ func (a *faultAPI) readUntil(ctx context.Context, id string, raw bool, encoding 
 
 // faultDecode returns the bytes of a message, checking its size.
 func faultDecode(m api.Message) ([]byte, error) {
-	var (
-		b   []byte
-		err error
-	)
-	switch m.Encoding {
-	case "utf8":
-		b = []byte(m.Data)
-	case "base64":
-		b, err = base64.StdEncoding.DecodeString(m.Data)
-	case "hex":
-		b, err = hex.DecodeString(m.Data)
-	default:
-		err = fmt.Errorf("unknown encoding %q", m.Encoding)
-	}
+	b, err := m.Bytes()
 	if err == nil && len(b) != m.Size {
 		err = fmt.Errorf("size %d, but data holds %d bytes", m.Size, len(b))
 	}
@@ -558,64 +546,6 @@ func faultBytes(seed uint64, n int) []byte {
 func sum(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
-}
-
-// faultUnusedPort returns a loopback port bound by a socket that does not
-// listen: a connect to it is refused, and no one else can take the port
-// while the test runs.
-func faultUnusedPort(t testing.TB) int {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("socket: %v", err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatalf("bind: %v", err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatalf("getsockname: %v", err)
-	}
-	return sa.(*syscall.SockaddrInet4).Port
-}
-
-// faultFullBacklog returns the port of a loopback listener with a backlog
-// of 0 that never accepts, its queue filled: Linux drops the SYNs of any
-// further connect, which then times out. It skips the test where the kernel
-// does not behave so.
-func faultFullBacklog(t testing.TB) int {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("socket: %v", err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatalf("bind: %v", err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatalf("getsockname: %v", err)
-	}
-	port := sa.(*syscall.SockaddrInet4).Port
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	for range 8 {
-		c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
-		if err == nil {
-			t.Cleanup(func() { c.Close() })
-			continue // it went into the queue
-		}
-		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-			return port
-		}
-		t.Fatalf("filling the backlog of %s: %v", addr, err)
-	}
-	t.Skipf("the kernel completes connects to %s despite a full backlog", addr)
-	return 0
 }
 
 // faultShrinkSendBuffer sets SO_SNDBUF of sockman's end of socket s to its
@@ -947,7 +877,7 @@ func sentBeforeTimeout(t testing.TB, res faultResp, size int) int64 {
 
 func TestFaultConnectRefused(t *testing.T) {
 	a := newFaultAPI(t)
-	port := faultUnusedPort(t)
+	port := testnet.RefusedPort(t)
 	a.call(http.MethodPost, "/clients", map[string]any{"host": "127.0.0.1", "port": port}).
 		problem(t, http.StatusBadGateway, "connect-failed", "refused", strconv.Itoa(port))
 	var l api.SocketList
@@ -959,7 +889,7 @@ func TestFaultConnectRefused(t *testing.T) {
 
 func TestFaultConnectTimesOut(t *testing.T) {
 	a := newFaultAPI(t, func(c *faultConfig) { c.cfg.MaxSockets = 1 })
-	port := faultFullBacklog(t)
+	port := testnet.UnansweredPort(t)
 	a.call(http.MethodPost, "/clients", map[string]any{"host": "127.0.0.1", "port": port, "timeout_ms": 300}).
 		problem(t, http.StatusGatewayTimeout, "connect-timeout", "did not answer within 300ms")
 	// Nothing is registered, and the slot the dial held came back: with

@@ -9,34 +9,15 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// raiseFileLimit makes sure the process may open need descriptors, raising
-// the soft limit to the hard one, and skips the test when it cannot.
-func raiseFileLimit(t *testing.T, need uint64) {
-	t.Helper()
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Skipf("getrlimit: %v", err)
-	}
-	if uint64(lim.Cur) >= need {
-		return
-	}
-	if uint64(lim.Max) < need {
-		t.Skipf("RLIMIT_NOFILE hard limit is %d, this test needs %d descriptors", lim.Max, need)
-	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Skipf("raising RLIMIT_NOFILE to %d: %v", lim.Max, err)
-	}
-}
+	"github.com/sockman/sockman/internal/testnet"
+)
 
 func TestManyPeersEachLandInTheirOwnSocket(t *testing.T) {
 	const peers = 200
-	raiseFileLimit(t, 4*peers+256)
+	testnet.RaiseOpenFiles(t, 4*peers+256)
 	r := newTestRegistry(t, Config{})
 	srv := listen(t, r, ListenOptions{})
 

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/sockman/sockman/internal/testnet"
 )
 
 // TestMain fails the package when a test leaves a goroutine behind: every
@@ -37,18 +39,7 @@ func TestMain(m *testing.M) {
 const guard = 20 * time.Second
 
 // waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t testing.TB, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition still false after %v", timeout)
-		}
-		<-tick.C
-	}
-}
+var waitFor = testnet.WaitFor
 
 // syncBuffer is the service's stderr: written by its goroutines, read by the test.
 type syncBuffer struct {
