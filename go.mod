@@ -7,6 +7,7 @@ require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/labstack/echo/v4 v4.16.0
+	github.com/segmentio/asm v1.2.1
 	github.com/swaggo/echo-swagger v1.4.1
 	go.uber.org/goleak v1.3.0
 	golang.org/x/net v0.56.0

@@ -6,8 +6,8 @@
 // separate process (a fresh one per benchmark and run), repeats each
 // benchmark -runs times, and prints medians and ratios.
 //
-//	go run ./bench                    # everything, 5 runs (about 6 minutes)
-//	go run ./bench -quick             # smoke run (under a minute)
+//	go run ./bench                    # everything, 5 runs (about 3 minutes)
+//	go run ./bench -quick             # smoke run (about 15 seconds)
 //	go run ./bench -bench wake,idle -runs 3 -v
 package main
 
@@ -93,8 +93,10 @@ func main() {
 	flag.BoolVar(&c.verbose, "v", false, "print every run's figures")
 	flag.StringVar(&which, "bench", "all", "comma-separated benchmarks to run: all, "+names())
 	flag.StringVar(&c.bin, "sockman", "", "use this sockman binary instead of building ./cmd/sockman")
-	flag.StringVar(&c.perfDir, "perf", "", "record a CPU profile of every sockman process with `perf record -g` into this directory")
-	flag.StringVar(&extra, "sockman-flags", "", "extra flags for every sockman serve, space-separated (e.g. --pprof-addr=127.0.0.1:6060)")
+	var compare string
+	flag.StringVar(&compare, "compare", "", "also measure this other sockman binary, run for run, and print its table too (before/after comparisons)")
+	flag.StringVar(&c.perfDir, "perf", "", "directory: record a CPU profile of every sockman process there with perf record -g (Debian: linux-perf)")
+	flag.StringVar(&extra, "sockman-flags", "", "extra flags for every sockman serve, space-separated (e.g. --max-buffer-total=2GiB)")
 	size := flag.Int64("stream-mib", 1024, "MiB streamed per throughput measurement")
 	flag.IntVar(&c.ingestBuffer, "ingest-buffer", 16<<20, "buffer_bytes of the ingest socket; each read asks for half")
 	flag.IntVar(&c.sendBody, "send-body", 1<<20, "bytes per POST in the send benchmark")
@@ -148,26 +150,50 @@ func main() {
 	}
 
 	began := time.Now()
-	all := map[string][]sample{}
+	// With -compare, every run of every benchmark measures both binaries,
+	// one right after the other, so that both see the same machine.
+	bins := []string{c.bin}
+	if compare != "" {
+		bins = append(bins, compare)
+	}
+	all := make([]map[string][]sample, len(bins))
+	for i := range all {
+		all[i] = map[string][]sample{}
+	}
 	for _, b := range selected {
 		for run := 1; run <= c.runs; run++ {
-			t := time.Now()
-			ss, err := b.run(&c)
-			if err != nil {
-				fatalf("%s, run %d: %v", b.name, run, err)
-			}
-			for _, s := range ss {
-				all[s.key] = append(all[s.key], s)
-				if c.verbose {
-					fmt.Fprintf(os.Stderr, "%-8s run %d  %-22s sockman %10.1f  baseline %10.1f\n", b.name, run, s.key, s.sockman, s.baseline)
+			for i, bin := range bins {
+				t := time.Now()
+				c.bin = bin
+				ss, err := b.run(&c)
+				if err != nil {
+					fatalf("%s, run %d, %s: %v", b.name, run, bin, err)
 				}
-			}
-			if c.verbose {
-				fmt.Fprintf(os.Stderr, "%-8s run %d took %v\n", b.name, run, time.Since(t).Round(time.Millisecond))
+				tag := ""
+				if i > 0 {
+					tag = " (compare)"
+				}
+				for _, s := range ss {
+					all[i][s.key] = append(all[i][s.key], s)
+					if c.verbose {
+						fmt.Fprintf(os.Stderr, "%-8s run %d  %-22s sockman %10.1f  baseline %10.1f%s\n", b.name, run, s.key, s.sockman, s.baseline, tag)
+					}
+				}
+				if c.verbose {
+					fmt.Fprintf(os.Stderr, "%-8s run %d took %v%s\n", b.name, run, time.Since(t).Round(time.Millisecond), tag)
+				}
 			}
 		}
 	}
-	printTable(os.Stdout, &c, all)
+	c.bin = bins[0]
+	if compare != "" {
+		fmt.Printf("\nsockman under test: %s\n", bins[0])
+	}
+	printTable(os.Stdout, &c, all[0])
+	if compare != "" {
+		fmt.Printf("\ncompare: %s (measured in the same runs, right after)\n", compare)
+		printTable(os.Stdout, &c, all[1])
+	}
 	fmt.Printf("\n%d run(s) per benchmark, %v in all; GOMAXPROCS and GOGC of sockman: the defaults\n", c.runs, time.Since(began).Round(time.Second))
 }
 
