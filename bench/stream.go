@@ -252,18 +252,17 @@ func (s *jsonScan) scan(b []byte, startBefore int) {
 	}
 }
 
-// sendSession posts octet-stream bodies to a socket, one request after the
-// other, while the peer reads and discards.
-type sendSession struct {
+// socketSession is an API client with one server, a peer connected to it
+// and the socket it accepted, plus a second keep-alive connection for the
+// measured requests.
+type socketSession struct {
 	a             *api
 	peer          net.Conn
 	h             *httpConn
 	srvID, sockID string
-	target        string
-	body          []byte
 }
 
-func newSendSession(addr string, bodySize int) (*sendSession, error) {
+func openSocketSession(addr string) (*socketSession, error) {
 	a, err := newAPI(addr)
 	if err != nil {
 		return nil, err
@@ -276,22 +275,38 @@ func newSendSession(addr string, bodySize int) (*sendSession, error) {
 	h, err := dialHTTP(addr)
 	if err != nil {
 		peer.Close()
+		a.release(srvID, sockID)
 		a.Close()
+		return nil, err
+	}
+	return &socketSession{a: a, peer: peer, h: h, srvID: srvID, sockID: sockID}, nil
+}
+
+func (s *socketSession) close() {
+	s.h.Close()
+	s.peer.Close()
+	s.a.release(s.srvID, s.sockID)
+	s.a.Close()
+}
+
+// sendSession posts octet-stream bodies to a socket, one request after the
+// other, while the peer reads and discards.
+type sendSession struct {
+	*socketSession
+	target string
+	body   []byte
+}
+
+func newSendSession(addr string, bodySize int) (*sendSession, error) {
+	ss, err := openSocketSession(addr)
+	if err != nil {
 		return nil, err
 	}
 	body := make([]byte, bodySize)
 	for i := 0; i < len(body); i += len(chunk) {
 		copy(body[i:], chunk)
 	}
-	return &sendSession{a: a, peer: peer, h: h, srvID: srvID, sockID: sockID,
-		target: "/sockets/" + sockID + "/messages", body: body}, nil
-}
-
-func (s *sendSession) close() {
-	s.h.Close()
-	s.peer.Close()
-	s.a.release(s.srvID, s.sockID)
-	s.a.Close()
+	return &sendSession{socketSession: ss, target: "/sockets/" + ss.sockID + "/messages", body: body}, nil
 }
 
 // round sends n bytes and returns how long it took until the peer had them.

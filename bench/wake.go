@@ -79,32 +79,19 @@ func benchWake(c *config) ([]sample, error) {
 
 // wakeSockman is a socket with a peer, and a client connection for polls.
 type wakeSockman struct {
-	a      *api
-	peer   net.Conn
-	h      *httpConn
-	srvID  string
-	sockID string
+	*socketSession
 	cursor string
 	target string
 	one    []byte
 }
 
 func newWakeSockman(addr string) (*wakeSockman, error) {
-	a, err := newAPI(addr)
+	ss, err := openSocketSession(addr)
 	if err != nil {
 		return nil, err
 	}
-	peer, srvID, sockID, err := a.peerPair(0)
-	if err != nil {
-		a.Close()
-		return nil, err
-	}
-	h, err := dialHTTP(addr)
-	if err != nil {
-		return nil, err
-	}
-	return &wakeSockman{a: a, peer: peer, h: h, srvID: srvID, sockID: sockID, cursor: "0",
-		target: "/sockets/" + sockID + "/messages?wait=10s&after=", one: []byte{'x'}}, nil
+	return &wakeSockman{socketSession: ss, cursor: "0",
+		target: "/sockets/" + ss.sockID + "/messages?wait=10s&after=", one: []byte{'x'}}, nil
 }
 
 // sample sends the poll, pauses so that it is parked, then times the
@@ -128,13 +115,6 @@ func (w *wakeSockman) sample(pause time.Duration) (time.Duration, error) {
 	}
 	w.cursor = r.cursor
 	return d, nil
-}
-
-func (w *wakeSockman) close() {
-	w.h.Close()
-	w.peer.Close()
-	w.a.release(w.srvID, w.sockID)
-	w.a.Close()
 }
 
 // wakeRelay is peer -> relay goroutine -> client, all on loopback, with
