@@ -81,12 +81,13 @@ func TestAllowedHostsSkipUnspecified(t *testing.T) {
 		extra       []string
 		want        []string
 	}{
-		{"127.0.0.1:0", "127.0.0.1:4000", nil, []string{"127.0.0.1", "127.0.0.1"}},
+		{"127.0.0.1:0", "127.0.0.1:4000", nil, []string{"127.0.0.1"}},
 		{"localhost:0", "127.0.0.1:4000", nil, []string{"localhost", "127.0.0.1"}},
 		{"0.0.0.0:8080", "0.0.0.0:8080", nil, nil},
 		{"0.0.0.0:8080", "0.0.0.0:8080", []string{"box.lan"}, []string{"box.lan"}},
 		{":8080", "[::]:8080", nil, nil},
-		{"192.0.2.7:8080", "192.0.2.7:8080", nil, []string{"192.0.2.7", "192.0.2.7"}},
+		{"192.0.2.7:8080", "192.0.2.7:8080", nil, []string{"192.0.2.7"}},
+		{"192.0.2.7:8080", "192.0.2.7:8080", []string{"192.0.2.7"}, []string{"192.0.2.7"}},
 	}
 	for _, tt := range tests {
 		bound, _ := net.ResolveTCPAddr("tcp", tt.bound)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -180,7 +181,7 @@ func hostOf(addr string) string {
 func allowedHosts(c serveConfig, bound net.Addr) []string {
 	hosts := append([]string(nil), c.AllowedHosts...)
 	for _, h := range []string{hostOf(c.Addr), hostOf(bound.String())} {
-		if h != "" && !isUnspecified(h) {
+		if h != "" && !isUnspecified(h) && !slices.Contains(hosts, h) {
 			hosts = append(hosts, h)
 		}
 	}
