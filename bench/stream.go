@@ -375,33 +375,35 @@ func benchIngest(c *config) ([]sample, error) { return benchIngestAs(c, "ingest-
 func benchJSON(c *config) ([]sample, error) { return benchIngestAs(c, "ingest-json", false) }
 
 func benchIngestAs(c *config, key string, raw bool) ([]sample, error) {
-	p, err := c.start()
-	if err != nil {
-		return nil, err
-	}
-	defer p.stop()
-	rs, err := newRawSession()
-	if err != nil {
-		return nil, err
-	}
-	defer rs.close()
-	is, err := newIngestSession(p.addr, c.ingestBuffer, raw)
-	if err != nil {
-		return nil, err
-	}
-	defer is.close()
-	base, got, cpu, err := interleave(c.streamBytes, rs, is, p)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	if debug {
+	var is *ingestSession
+	samples, err := benchStream(c, key, func(addr string) (rounder, func(), error) {
+		var err error
+		is, err = newIngestSession(addr, c.ingestBuffer, raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		return is, is.close, nil
+	})
+	if err == nil && debug {
 		fmt.Fprintf(os.Stderr, "%s: %d requests, %.0f KiB each on average\n", key, is.requests, float64(c.streamBytes)/float64(is.requests)/1024)
 	}
-	return []sample{{key, got, base}, {key + "-cpu", cpu, 0}}, nil
+	return samples, err
 }
 
 // benchSend measures send against the raw stream.
 func benchSend(c *config) ([]sample, error) {
+	return benchStream(c, "send", func(addr string) (rounder, func(), error) {
+		ss, err := newSendSession(addr, c.sendBody)
+		if err != nil {
+			return nil, nil, err
+		}
+		return ss, ss.close, nil
+	})
+}
+
+// benchStream measures a stream through a fresh sockman, made by open,
+// against the raw loopback stream, slice by slice in turn.
+func benchStream(c *config, key string, open func(addr string) (rounder, func(), error)) ([]sample, error) {
 	p, err := c.start()
 	if err != nil {
 		return nil, err
@@ -412,16 +414,16 @@ func benchSend(c *config) ([]sample, error) {
 		return nil, err
 	}
 	defer rs.close()
-	ss, err := newSendSession(p.addr, c.sendBody)
+	subject, closeSubject, err := open(p.addr)
 	if err != nil {
 		return nil, err
 	}
-	defer ss.close()
-	base, got, cpu, err := interleave(c.streamBytes, rs, ss, p)
+	defer closeSubject()
+	base, got, cpu, err := interleave(c.streamBytes, rs, subject, p)
 	if err != nil {
-		return nil, fmt.Errorf("send: %w", err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
-	return []sample{{"send", got, base}, {"send-cpu", cpu, 0}}, nil
+	return []sample{{key, got, base}, {key + "-cpu", cpu, 0}}, nil
 }
 
 // debugCPU, with SOCKMAN_BENCH_DEBUG, prints the CPU time sockman and this

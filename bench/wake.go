@@ -120,10 +120,30 @@ func (w *wakeSockman) sample(pause time.Duration) (time.Duration, error) {
 // wakeRelay is peer -> relay goroutine -> client, all on loopback, with
 // the relay goroutine in this process.
 type wakeRelay struct {
+	relayEnds
+	conns []net.Conn
+	done  chan struct{}
+}
+
+// relayEnds are the two sides of a relay under test: the peer writes one
+// byte, the client reads it.
+type relayEnds struct {
 	peer, client net.Conn
-	conns        []net.Conn
-	done         chan struct{}
 	one, buf     []byte
+}
+
+// sample pauses so that the client is parked in its read, then times the
+// peer's write to the client having the byte.
+func (r *relayEnds) sample(pause time.Duration) (time.Duration, error) {
+	time.Sleep(pause)
+	start := time.Now()
+	if _, err := r.peer.Write(r.one); err != nil {
+		return 0, err
+	}
+	if _, err := r.client.Read(r.buf); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
 }
 
 func newWakeRelay() (*wakeRelay, error) {
@@ -154,8 +174,8 @@ func newWakeRelay() (*wakeRelay, error) {
 		relayIn.Close()
 		return nil, err
 	}
-	r := &wakeRelay{peer: peer, client: client, conns: []net.Conn{peer, relayIn, relayOut, client},
-		done: make(chan struct{}), one: []byte{'x'}, buf: make([]byte, 64)}
+	r := &wakeRelay{relayEnds: relayEnds{peer: peer, client: client, one: []byte{'x'}, buf: make([]byte, 64)},
+		conns: []net.Conn{peer, relayIn, relayOut, client}, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
 		buf := make([]byte, 64<<10)
@@ -172,18 +192,6 @@ func newWakeRelay() (*wakeRelay, error) {
 	return r, nil
 }
 
-func (r *wakeRelay) sample(pause time.Duration) (time.Duration, error) {
-	time.Sleep(pause)
-	start := time.Now()
-	if _, err := r.peer.Write(r.one); err != nil {
-		return 0, err
-	}
-	if _, err := r.client.Read(r.buf); err != nil {
-		return 0, err
-	}
-	return time.Since(start), nil
-}
-
 func (r *wakeRelay) close() {
 	for _, c := range r.conns {
 		c.Close()
@@ -193,9 +201,8 @@ func (r *wakeRelay) close() {
 
 // wakeRelayProcess is peer -> relay process -> client.
 type wakeRelayProcess struct {
-	cmd          *exec.Cmd
-	peer, client net.Conn
-	one, buf     []byte
+	relayEnds
+	cmd *exec.Cmd
 }
 
 const relayChildEnv = "SOCKMAN_BENCH_RELAY_CHILD"
@@ -215,7 +222,7 @@ func newWakeRelayProcess() (*wakeRelayProcess, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	r := &wakeRelayProcess{cmd: cmd, one: []byte{'x'}, buf: make([]byte, 64)}
+	r := &wakeRelayProcess{cmd: cmd, relayEnds: relayEnds{one: []byte{'x'}, buf: make([]byte, 64)}}
 	var in, outAddr string
 	if _, err := fmt.Fscanln(out, &in, &outAddr); err != nil {
 		r.close()
@@ -229,18 +236,6 @@ func newWakeRelayProcess() (*wakeRelayProcess, error) {
 		return nil, err
 	}
 	return r, nil
-}
-
-func (r *wakeRelayProcess) sample(pause time.Duration) (time.Duration, error) {
-	time.Sleep(pause)
-	start := time.Now()
-	if _, err := r.peer.Write(r.one); err != nil {
-		return 0, err
-	}
-	if _, err := r.client.Read(r.buf); err != nil {
-		return 0, err
-	}
-	return time.Since(start), nil
 }
 
 func (r *wakeRelayProcess) close() {
