@@ -18,10 +18,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sockman/sockman/internal/testnet"
 	"github.com/sockman/sockman/sockets"
 )
 
@@ -256,26 +256,12 @@ func BenchmarkControlPlane(b *testing.B) {
 	})
 }
 
-// benchCPU returns a function that reports the CPU time this process used
-// (every thread: handlers, read loops, the collector) per operation since
-// benchCPU was called. On a shared, noisy machine it moves far less than
-// ns/op, which is wall time.
-func benchCPU(b *testing.B) func() {
-	start := benchRusage()
-	return func() {
-		b.ReportMetric(float64(benchRusage()-start)/float64(b.N), "cpu-ns/op")
-	}
-}
+// benchCPU reports the process's CPU time per operation.
+var benchCPU = testnet.ReportCPU
 
-func benchRusage() int64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
-
-// TestBenchAppendBase64MatchesEncodingBase64 guards the fast base64 writer
-// that BenchmarkWriteMessageList measures: it must write exactly what
-// encoding/base64 writes, for every length around its 6-byte steps.
+// TestBenchAppendBase64MatchesEncodingBase64 guards the base64 writer that
+// BenchmarkWriteMessageList measures: it must write exactly what
+// encoding/base64 writes, at every length (SIMD encoders work in blocks).
 func TestBenchAppendBase64MatchesEncodingBase64(t *testing.T) {
 	src := make([]byte, 4096)
 	rand.Read(src)

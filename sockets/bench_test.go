@@ -13,9 +13,10 @@ import (
 	"net"
 	"runtime"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockman/sockman/internal/testnet"
 )
 
 // benchRegistry returns a registry that logs nowhere, closed at the end.
@@ -230,19 +231,5 @@ func benchSize(n int) string {
 	return strconv.Itoa(n) + "B"
 }
 
-// benchCPU returns a function that reports the CPU time this process used
-// (every thread: handlers, read loops, the collector) per operation since
-// benchCPU was called. On a shared, noisy machine it moves far less than
-// ns/op, which is wall time.
-func benchCPU(b *testing.B) func() {
-	start := benchRusage()
-	return func() {
-		b.ReportMetric(float64(benchRusage()-start)/float64(b.N), "cpu-ns/op")
-	}
-}
-
-func benchRusage() int64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
+// benchCPU reports the process's CPU time per operation.
+var benchCPU = testnet.ReportCPU
