@@ -44,8 +44,8 @@ func benchSocat(c *config) ([]sample, error) {
 
 // socatSession is writer -> socat -> sink, on loopback.
 type socatSession struct {
+	rawSession // the writer's and the reader's ends, with socat between them
 	cmd        *exec.Cmd
-	w, r       net.Conn
 	sinkClosed chan struct{}
 }
 
@@ -84,17 +84,6 @@ func newSocatSession(bin string, extra []string) (*socatSession, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-func (s *socatSession) round(n int64) (time.Duration, error) {
-	werr := make(chan error, 1)
-	start := time.Now()
-	go func() { werr <- writeN(s.w, n) }()
-	if err := discardN(s.r, n); err != nil {
-		return 0, err
-	}
-	d := time.Since(start)
-	return d, <-werr
 }
 
 func (s *socatSession) close() {
