@@ -62,6 +62,11 @@ func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error)
 
 	addr := net.JoinHostPort(ip.String(), strconv.Itoa(o.Port))
 	lc := net.ListenConfig{Control: r.cfg.ListenPolicy.Control, KeepAlive: 30 * time.Second}
+	// Plain TCP, as for dials. Go listens with MPTCP by default on Linux: a
+	// listener would then cost a second kernel socket, and a peer whose
+	// kernel speaks MPTCP would get another protocol than the one it is
+	// tested with.
+	lc.SetMultipathTCP(false)
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		r.mu.Lock()
@@ -257,6 +262,7 @@ func (r *Registry) Dial(ctx context.Context, o DialOptions) (*Socket, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	d := net.Dialer{Resolver: r.cfg.Resolver, Control: r.cfg.ConnectPolicy.Control, KeepAlive: 30 * time.Second}
+	d.SetMultipathTCP(false) // the default; GODEBUG=multipathtcp cannot change it
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		r.mu.Lock()
