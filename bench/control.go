@@ -1,16 +1,76 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
 )
 
+// controlClient is one sequential HTTP/1.1 client on one keep-alive
+// connection.
+type controlClient interface {
+	// do sends a request and reads the whole answer, discarding the body.
+	do(method, target string, hdrs []string, body []byte) (status int, location string, err error)
+	Close() error
+}
+
+// do makes the minimal client of httpc.go a controlClient.
+func (h *httpConn) do(method, target string, hdrs []string, body []byte) (int, string, error) {
+	r, err := h.roundTrip(method, target, hdrs, body, nil)
+	return r.status, r.location, err
+}
+
+// stdClient is Go's net/http client, as a script or a test suite would use
+// it: the issue's ceiling for a sequential client (2,200 to 2,800 /healthz
+// pairs per second here) is what such a client reaches; the minimal client
+// reaches about twice that.
+type stdClient struct {
+	base string
+	c    *http.Client
+	tr   *http.Transport
+}
+
+func newStdClient(addr string) *stdClient {
+	tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}
+	return &stdClient{base: "http://" + addr, c: &http.Client{Transport: tr}, tr: tr}
+}
+
+func (s *stdClient) do(method, target string, hdrs []string, body []byte) (int, string, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.base+target, rd)
+	if err != nil {
+		return 0, "", err
+	}
+	for _, kv := range hdrs {
+		k, v, _ := strings.Cut(kv, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := s.c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Location"), err
+}
+
+func (s *stdClient) Close() error {
+	s.tr.CloseIdleConnections()
+	return nil
+}
+
 // benchControl measures, from one sequential client on one keep-alive
 // connection: server create+delete pairs against pairs of GET /healthz,
-// and GET /sockets/{id} against GET /healthz. The four are interleaved in
-// four rounds so that a noisy moment hits all of them alike.
+// and GET /sockets/{id} against GET /healthz; once with the minimal client
+// and once with Go's net/http client. Everything is interleaved in four
+// rounds so that a noisy moment hits all of them alike.
 func benchControl(c *config) ([]sample, error) {
 	p, err := c.start()
 	if err != nil {
@@ -28,32 +88,80 @@ func benchControl(c *config) ([]sample, error) {
 	}
 	defer a.release(srvID, sockID)
 	defer peer.Close()
-	h, err := dialHTTP(p.addr)
+	minimal, err := dialHTTP(p.addr)
 	if err != nil {
 		return nil, err
 	}
-	defer h.Close()
+	defer minimal.Close()
+	std := newStdClient(p.addr)
+	defer std.Close()
 
+	const rounds = 4
+	n := max(1, c.controlN/rounds)
+	ms := []*controlSet{newControlSet(minimal, sockID), newControlSet(std, sockID)}
+	for _, m := range ms {
+		if err := m.warmUp(); err != nil {
+			return nil, err
+		}
+	}
+	for range rounds {
+		for _, m := range ms {
+			if err := m.round(n, p.cmd.Process.Pid); err != nil {
+				return nil, err
+			}
+		}
+	}
+	total := n * rounds
+	if debug {
+		for i, m := range ms {
+			per := func(d time.Duration) time.Duration { return d / time.Duration(total) }
+			fmt.Fprintf(os.Stderr, "control (client %d): sockman CPU per healthz pair %v, per create+delete %v, per healthz %v, per GET socket %v\n",
+				i, per(m.cpu[0]), per(m.cpu[1]), per(m.cpu[2]), per(m.cpu[3]))
+			fmt.Fprintf(os.Stderr, "control (client %d): wall per healthz pair %v, per create+delete %v\n", i, per(m.wall[0]), per(m.wall[1]))
+		}
+	}
+	rate := func(d time.Duration) float64 { return float64(total) / d.Seconds() }
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(total) }
+	m, s := ms[0], ms[1]
+	return []sample{
+		{"control-pairs", rate(m.wall[1]), rate(m.wall[0])},
+		{"control-get", rate(m.wall[3]), rate(m.wall[2])},
+		{"control-pairs-std", rate(s.wall[1]), rate(s.wall[0])},
+		{"control-get-std", rate(s.wall[3]), rate(s.wall[2])},
+		{"control-pairs-cpu", us(m.cpu[1]), us(m.cpu[0])},
+		{"control-get-cpu", us(m.cpu[3]), us(m.cpu[2])},
+	}, nil
+}
+
+// controlSet is the four measured request sequences of one client, with the
+// wall time and sockman CPU time each took, summed over the rounds.
+type controlSet struct {
+	kinds [4]func() error // healthz pair, create+delete, healthz, GET socket
+	wall  [4]time.Duration
+	cpu   [4]time.Duration
+}
+
+func newControlSet(cl controlClient, sockID string) *controlSet {
 	get := func(target string) error {
-		r, err := h.roundTrip("GET", target, nil, nil, nil)
-		if err == nil && r.status != 200 {
-			err = fmt.Errorf("GET %s: status %d", target, r.status)
+		status, _, err := cl.do("GET", target, nil, nil)
+		if err == nil && status != 200 {
+			err = fmt.Errorf("GET %s: status %d", target, status)
 		}
 		return err
 	}
 	createBody := []byte(`{"port":0}`)
 	jsonHdr := []string{"Content-Type: application/json"}
 	pair := func() error {
-		r, err := h.roundTrip("POST", "/servers", jsonHdr, createBody, nil)
+		status, loc, err := cl.do("POST", "/servers", jsonHdr, createBody)
 		if err != nil {
 			return err
 		}
-		if r.status != 201 || !strings.HasPrefix(r.location, "/servers/") {
-			return fmt.Errorf("POST /servers: status %d, Location %q", r.status, r.location)
+		if status != 201 || !strings.HasPrefix(loc, "/servers/") {
+			return fmt.Errorf("POST /servers: status %d, Location %q", status, loc)
 		}
-		r, err = h.roundTrip("DELETE", r.location, nil, nil, nil)
-		if err == nil && r.status != 204 {
-			err = fmt.Errorf("DELETE %s: status %d", r.location, r.status)
+		status, _, err = cl.do("DELETE", loc, nil, nil)
+		if err == nil && status != 204 {
+			err = fmt.Errorf("DELETE %s: status %d", loc, status)
 		}
 		return err
 	}
@@ -63,54 +171,44 @@ func benchControl(c *config) ([]sample, error) {
 		}
 		return get("/healthz")
 	}
-	health := func() error { return get("/healthz") }
-	socket := func() error { return get("/sockets/" + sockID) }
+	return &controlSet{kinds: [4]func() error{
+		healthPair,
+		pair,
+		func() error { return get("/healthz") },
+		func() error { return get("/sockets/" + sockID) },
+	}}
+}
 
-	timed := func(n int, f func() error) (time.Duration, error) {
-		start := time.Now()
-		for range n {
-			if err := f(); err != nil {
-				return 0, err
-			}
+func timed(n int, f func() error) (time.Duration, error) {
+	start := time.Now()
+	for range n {
+		if err := f(); err != nil {
+			return 0, err
 		}
-		return time.Since(start), nil
 	}
-	// Warm up every path.
-	for _, f := range []func() error{healthPair, pair, health, socket} {
+	return time.Since(start), nil
+}
+
+// warmUp runs every sequence a little, unmeasured.
+func (s *controlSet) warmUp() error {
+	for _, f := range s.kinds {
 		if _, err := timed(100, f); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	const rounds = 4
-	n := max(1, c.controlN/rounds)
-	var tHP, tPair, tH, tS time.Duration
-	var cpu [4]time.Duration // sockman's, per kind, for -v
-	for range rounds {
-		for i, m := range []struct {
-			f func() error
-			t *time.Duration
-		}{{healthPair, &tHP}, {pair, &tPair}, {health, &tH}, {socket, &tS}} {
-			c0 := cpuTime(p.cmd.Process.Pid)
-			d, err := timed(n, m.f)
-			if err != nil {
-				return nil, err
-			}
-			*m.t += d
-			cpu[i] += cpuTime(p.cmd.Process.Pid) - c0
+	return nil
+}
+
+// round runs each sequence n times, adding its wall and sockman CPU time.
+func (s *controlSet) round(n, pid int) error {
+	for i, f := range s.kinds {
+		c0 := cpuTime(pid)
+		d, err := timed(n, f)
+		if err != nil {
+			return err
 		}
+		s.wall[i] += d
+		s.cpu[i] += cpuTime(pid) - c0
 	}
-	if debug {
-		per := func(d time.Duration) time.Duration { return d / time.Duration(n*rounds) }
-		fmt.Fprintf(os.Stderr, "control: sockman CPU per healthz pair %v, per create+delete %v, per healthz %v, per GET socket %v\n",
-			per(cpu[0]), per(cpu[1]), per(cpu[2]), per(cpu[3]))
-		fmt.Fprintf(os.Stderr, "control: wall per healthz pair %v, per create+delete %v\n", per(tHP), per(tPair))
-	}
-	rate := func(d time.Duration) float64 { return float64(n*rounds) / d.Seconds() }
-	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(n*rounds) }
-	return []sample{
-		{"control-pairs", rate(tPair), rate(tHP)},
-		{"control-get", rate(tS), rate(tH)},
-		{"control-pairs-cpu", us(cpu[1]), us(cpu[0])},
-		{"control-get-cpu", us(cpu[3]), us(cpu[2])},
-	}, nil
+	return nil
 }
