@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sockman/sockman/internal/fakedns"
+	"github.com/sockman/sockman/internal/testnet"
 	"github.com/sockman/sockman/sockets"
 )
 
@@ -21,42 +21,18 @@ import (
 // are denied addresses, watched by canary listeners that must see nothing.
 // Names resolve through a fake DNS server on 127.0.0.1, never the machine's.
 
-// policyEnv is a target on 127.0.0.2 and canaries on 127.0.0.1 and ::1, all
-// on one port, a fake DNS server, and an API whose policies allow 127.0.0.2.
+// policyEnv is testnet.PolicyNet (a target on 127.0.0.2 and canaries on
+// 127.0.0.1 and ::1, all on one port), a fake DNS server, and an API whose
+// policies allow 127.0.0.2.
 type policyEnv struct {
-	api     *testAPI
-	port    int
-	target  *net.TCPListener
-	canary4 net.Listener
-	canary6 net.Listener // nil without an IPv6 loopback
-	dns     *fakedns.Server
+	*testnet.PolicyNet
+	api *testAPI
+	dns *fakedns.Server
 }
 
 func newPolicyEnv(t *testing.T) *policyEnv {
 	t.Helper()
-	env := &policyEnv{dns: fakedns.Start(t)}
-	for range 20 {
-		target, err := net.Listen("tcp4", "127.0.0.2:0")
-		if err != nil {
-			t.Skipf("cannot listen on 127.0.0.2 (only Linux routes all of 127/8 to loopback): %v", err)
-		}
-		port := target.Addr().(*net.TCPAddr).Port
-		c4, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			target.Close()
-			continue
-		}
-		env.port, env.target, env.canary4 = port, target.(*net.TCPListener), c4
-		t.Cleanup(func() { target.Close(); c4.Close() })
-		if c6, err := net.Listen("tcp6", net.JoinHostPort("::1", strconv.Itoa(port))); err == nil {
-			env.canary6 = c6
-			t.Cleanup(func() { c6.Close() })
-		}
-		break
-	}
-	if env.target == nil {
-		t.Fatal("no port free on 127.0.0.2, 127.0.0.1 and ::1 at once")
-	}
+	env := &policyEnv{PolicyNet: testnet.NewPolicyNet(t), dns: fakedns.Start(t)}
 	allowed, denied4, denied6 := netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")
 	env.dns.Set("allowed.test", allowed)
 	env.dns.Set("denied4.test", denied4)
@@ -79,26 +55,6 @@ func newPolicyEnv(t *testing.T) *policyEnv {
 		c.ConnectPolicy, c.ListenPolicy, c.Resolver = connect, listen, env.dns.Resolver()
 	}))
 	return env
-}
-
-// untouched fails the test unless nothing connected to the canary: a marker
-// connection of its own must be the first in its backlog.
-func canaryUntouched(t *testing.T, ln net.Listener) {
-	t.Helper()
-	marker, err := net.DialTimeout("tcp", ln.Addr().String(), testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer marker.Close()
-	ln.(*net.TCPListener).SetDeadline(time.Now().Add(testTimeout))
-	first, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
-	if got, want := first.RemoteAddr().String(), marker.LocalAddr().String(); got != want {
-		t.Fatalf("canary %s: got a connection from %s before the marker %s, want none", ln.Addr(), got, want)
-	}
 }
 
 // clientPolicyTable: host spellings for POST /clients and the status each
@@ -157,19 +113,19 @@ func TestConnectPolicyThroughAPI(t *testing.T) {
 	env := newPolicyEnv(t)
 	for _, tt := range clientPolicyTable {
 		t.Run(tt.host, func(t *testing.T) {
-			if tt.v6 && env.canary6 == nil {
+			if tt.v6 && env.Canary6 == nil {
 				t.Skip("no IPv6 loopback")
 			}
-			body := ClientCreate{Host: tt.host, Port: ptr(env.port)}
+			body := ClientCreate{Host: tt.host, Port: ptr(env.Port)}
 			res := env.api.call(http.MethodPost, "/clients", body).want(t, tt.want)
 			switch tt.want {
 			case 201:
 				var s Socket
 				res.decode(t, &s)
-				if want := net.JoinHostPort("127.0.0.2", strconv.Itoa(env.port)); s.RemoteAddress != want {
+				if want := net.JoinHostPort("127.0.0.2", strconv.Itoa(env.Port)); s.RemoteAddress != want {
 					t.Errorf("remote_address: got %s, want %s", s.RemoteAddress, want)
 				}
-				acceptPeer(t, env.target).Close()
+				acceptPeer(t, env.Target).Close()
 				env.api.call(http.MethodDelete, "/sockets/"+s.ID, nil).want(t, http.StatusNoContent)
 			case 403:
 				p := res.problem(t)
@@ -181,9 +137,9 @@ func TestConnectPolicyThroughAPI(t *testing.T) {
 			}
 		})
 	}
-	canaryUntouched(t, env.canary4)
-	if env.canary6 != nil {
-		canaryUntouched(t, env.canary6)
+	env.Canary4.Untouched(t)
+	if env.Canary6 != nil {
+		env.Canary6.Untouched(t)
 	}
 	if n := env.dns.Queries("127.1") + env.dns.Queries("2130706433") + env.dns.Queries("0177.0.0.1"); n != 0 {
 		t.Errorf("DNS queries for all-numeric names: got %d, want 0", n)
@@ -215,7 +171,7 @@ func TestListenPolicyThroughAPI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.host, func(t *testing.T) {
-			if tt.v6 && env.canary6 == nil {
+			if tt.v6 && env.Canary6 == nil {
 				t.Skip("no IPv6 loopback")
 			}
 			res := env.api.call(http.MethodPost, "/servers", ServerCreate{Host: tt.host, Port: ptr(0)}).want(t, tt.want)
@@ -243,14 +199,14 @@ func TestListenPolicyThroughAPI(t *testing.T) {
 func TestRebindingThroughAPI(t *testing.T) {
 	env := newPolicyEnv(t)
 	env.dns.SetSequence("rebind.test", []netip.Addr{netip.MustParseAddr("127.0.0.2")}, []netip.Addr{netip.MustParseAddr("127.0.0.1")})
-	body := ClientCreate{Host: "rebind.test", Port: ptr(env.port)}
+	body := ClientCreate{Host: "rebind.test", Port: ptr(env.Port)}
 	env.api.call(http.MethodPost, "/clients", body).want(t, http.StatusCreated)
-	acceptPeer(t, env.target)
+	acceptPeer(t, env.Target)
 	p := env.api.call(http.MethodPost, "/clients", body).want(t, http.StatusForbidden).problem(t)
 	if !strings.Contains(p.Detail, "127.0.0.1") {
 		t.Errorf("detail %q does not name the denied address 127.0.0.1", p.Detail)
 	}
-	canaryUntouched(t, env.canary4)
+	env.Canary4.Untouched(t)
 }
 
 func TestCheckSecurity(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sockman/sockman/internal/fakedns"
+	"github.com/sockman/sockman/internal/testnet"
 )
 
 // These tests run the connect and listen policies end to end, through
@@ -27,71 +28,18 @@ var (
 	deniedIP6 = netip.MustParseAddr("::1")
 )
 
-// canary is a loopback listener that nothing may connect to. It never
-// accepts until untouched is called, so whatever reached it waits in its
-// backlog, in order of arrival.
-type canary struct {
-	ln *net.TCPListener
-}
-
-// untouched fails the test unless no connection reached the canary: it
-// connects a marker of its own and checks that the first connection in the
-// backlog is the marker.
-func (c *canary) untouched(t testing.TB) {
-	t.Helper()
-	marker, err := net.DialTimeout("tcp", c.ln.Addr().String(), guard)
-	if err != nil {
-		t.Fatalf("canary %s: marker connect: %v", c.ln.Addr(), err)
-	}
-	defer marker.Close()
-	c.ln.SetDeadline(time.Now().Add(guard))
-	first, err := c.ln.Accept()
-	if err != nil {
-		t.Fatalf("canary %s: accept: %v", c.ln.Addr(), err)
-	}
-	defer first.Close()
-	if got, want := first.RemoteAddr().String(), marker.LocalAddr().String(); got != want {
-		t.Fatalf("canary %s: got a connection from %s before the marker %s, want none: a denied connect reached it", c.ln.Addr(), got, want)
-	}
-}
-
-// policyNet is a target listener on the allowed address and canaries on
-// the denied ones, all on the same port, with a fake DNS server.
+// policyNet is testnet.PolicyNet, a target on the allowed address and
+// canaries on the denied ones, with a fake DNS server that setNames fills.
 type policyNet struct {
-	port    int
-	target  *net.TCPListener // 127.0.0.2:port
-	canary4 *canary          // 127.0.0.1:port
-	canary6 *canary          // [::1]:port; nil when the machine has no IPv6 loopback
-	dns     *fakedns.Server
+	*testnet.PolicyNet
+	dns *fakedns.Server
 }
 
-// newPolicyNet binds the target on 127.0.0.2 and the canaries on the same
-// port, retrying with another port when one of those is taken.
 func newPolicyNet(t testing.TB) *policyNet {
 	t.Helper()
-	for range 20 {
-		target, err := net.Listen("tcp4", "127.0.0.2:0")
-		if err != nil {
-			t.Skipf("cannot listen on 127.0.0.2 (only Linux routes all of 127/8 to loopback): %v", err)
-		}
-		port := target.Addr().(*net.TCPAddr).Port
-		c4, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			target.Close()
-			continue
-		}
-		n := &policyNet{port: port, target: target.(*net.TCPListener), canary4: &canary{c4.(*net.TCPListener)}}
-		t.Cleanup(func() { target.Close(); c4.Close() })
-		if c6, err := net.Listen("tcp6", net.JoinHostPort("::1", strconv.Itoa(port))); err == nil {
-			n.canary6 = &canary{c6.(*net.TCPListener)}
-			t.Cleanup(func() { c6.Close() })
-		}
-		n.dns = fakedns.Start(t)
-		n.setNames()
-		return n
-	}
-	t.Fatal("no port free on 127.0.0.2, 127.0.0.1 and ::1 at once")
-	return nil
+	n := &policyNet{PolicyNet: testnet.NewPolicyNet(t), dns: fakedns.Start(t)}
+	n.setNames()
+	return n
 }
 
 // setNames fills the fake DNS server. Odd spellings of 127.0.0.1 are names
@@ -219,20 +167,20 @@ func TestDialPolicyTable(t *testing.T) {
 	r := policyRegistry(t, n)
 	for _, tt := range dialTable {
 		t.Run(tt.host, func(t *testing.T) {
-			if tt.v6 && n.canary6 == nil {
+			if tt.v6 && n.Canary6 == nil {
 				t.Skip("no IPv6 loopback")
 			}
-			s, err := r.Dial(context.Background(), DialOptions{Host: tt.host, Port: n.port})
+			s, err := r.Dial(context.Background(), DialOptions{Host: tt.host, Port: n.Port})
 			switch tt.want {
 			case connects:
 				if err != nil {
 					t.Fatalf("Dial(%q): got %v, want a connection to 127.0.0.2", tt.host, err)
 				}
 				defer r.DeleteSocket(s.ID())
-				if got, want := s.Info().RemoteAddress, net.JoinHostPort("127.0.0.2", strconv.Itoa(n.port)); got != want {
+				if got, want := s.Info().RemoteAddress, net.JoinHostPort("127.0.0.2", strconv.Itoa(n.Port)); got != want {
 					t.Fatalf("Dial(%q): remote address got %s, want %s", tt.host, got, want)
 				}
-				peer := acceptPolicyPeer(t, n.target)
+				peer := acceptPolicyPeer(t, n.Target)
 				peer.Close()
 			case forbidden:
 				if !errors.Is(err, ErrForbidden) {
@@ -252,9 +200,9 @@ func TestDialPolicyTable(t *testing.T) {
 			}
 		})
 	}
-	n.canary4.untouched(t)
-	if n.canary6 != nil {
-		n.canary6.untouched(t)
+	n.Canary4.Untouched(t)
+	if n.Canary6 != nil {
+		n.Canary6.Untouched(t)
 	}
 	if got := len(r.Sockets(SocketFilter{})); got != 0 {
 		t.Errorf("sockets left: got %d, want 0", got)
@@ -284,18 +232,18 @@ func TestDialPolicyRebinding(t *testing.T) {
 	r := policyRegistry(t, n)
 	n.dns.SetSequence("rebind.test", []netip.Addr{allowedIP}, []netip.Addr{deniedIP4})
 
-	s, err := r.Dial(context.Background(), DialOptions{Host: "rebind.test", Port: n.port})
+	s, err := r.Dial(context.Background(), DialOptions{Host: "rebind.test", Port: n.Port})
 	if err != nil {
 		t.Fatalf("first Dial(rebind.test): got %v, want a connection to 127.0.0.2", err)
 	}
-	acceptPolicyPeer(t, n.target).Close()
+	acceptPolicyPeer(t, n.Target).Close()
 	r.DeleteSocket(s.ID())
 
-	_, err = r.Dial(context.Background(), DialOptions{Host: "rebind.test", Port: n.port})
+	_, err = r.Dial(context.Background(), DialOptions{Host: "rebind.test", Port: n.Port})
 	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "127.0.0.1") {
 		t.Fatalf("second Dial(rebind.test): got %v, want %v naming 127.0.0.1", err, ErrForbidden)
 	}
-	n.canary4.untouched(t)
+	n.Canary4.Untouched(t)
 }
 
 // Without rules the connect policy allows loopback: the default denies only
@@ -304,7 +252,7 @@ func TestDialDefaultPolicyAllowsLoopback(t *testing.T) {
 	n := newPolicyNet(t)
 	r := newTestRegistry(t, Config{Resolver: n.dns.Resolver()})
 	for _, host := range []string{"127.0.0.1", "::ffff:127.0.0.1", "denied4.test"} {
-		s, err := r.Dial(context.Background(), DialOptions{Host: host, Port: n.port})
+		s, err := r.Dial(context.Background(), DialOptions{Host: host, Port: n.Port})
 		if err != nil {
 			t.Fatalf("Dial(%q) with the default policy: got %v, want a connection", host, err)
 		}
@@ -317,7 +265,7 @@ func TestDialTimeoutBoundsTheLookup(t *testing.T) {
 	n := newPolicyNet(t)
 	r := policyRegistry(t, n)
 	n.dns.Drop("blackhole.test")
-	_, err := r.Dial(context.Background(), DialOptions{Host: "blackhole.test", Port: n.port, Timeout: 50 * time.Millisecond})
+	_, err := r.Dial(context.Background(), DialOptions{Host: "blackhole.test", Port: n.Port, Timeout: 50 * time.Millisecond})
 	if !errors.Is(err, ErrConnectTimeout) {
 		t.Fatalf("Dial(blackhole.test): got %v, want %v", err, ErrConnectTimeout)
 	}
@@ -354,7 +302,7 @@ func TestListenPolicyTable(t *testing.T) {
 	r := policyRegistry(t, n)
 	for _, tt := range listenTable {
 		t.Run(tt.host, func(t *testing.T) {
-			if tt.v6 && n.canary6 == nil {
+			if tt.v6 && n.Canary6 == nil {
 				t.Skip("no IPv6 loopback")
 			}
 			srv, err := r.Listen(context.Background(), ListenOptions{Host: tt.host})
