@@ -59,11 +59,12 @@ func BenchmarkWriteMessageList(b *testing.B) {
 		}{{"base64", "base64", false}, {"hex", "hex", false}, {"auto-text", "auto", true}, {"auto-binary", "auto", false}} {
 			b.Run(shape.name+"/"+enc.name, func(b *testing.B) {
 				sel := benchSelection(shape.n, shape.size, enc.text)
+				sel.State = "connected"
 				b.SetBytes(int64(shape.n * shape.size))
 				b.ReportAllocs()
 				cpu := benchCPU(b)
 				for b.Loop() {
-					if err := writeMessageList(io.Discard, "sock-1", "connected", sel, enc.encoding); err != nil {
+					if err := writeMessageList(io.Discard, "sock-1", sel, enc.encoding); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -312,18 +313,18 @@ func TestBenchMessageListLenIsWhatIsWritten(t *testing.T) {
 		sel.Cursor = uint64(i * 1000)
 		for _, enc := range []string{"base64", "hex"} {
 			id := ids[i%len(ids)]
-			state := []string{"connected", "closed"}[i%2]
+			sel.State = []string{"connected", "closed"}[i%2]
 			var buf bytes.Buffer
-			if err := writeMessageList(&buf, id, state, sel, enc); err != nil {
+			if err := writeMessageList(&buf, id, sel, enc); err != nil {
 				t.Fatal(err)
 			}
-			got, ok := messageListLen(id, state, sel, enc)
+			got, ok := messageListLen(id, sel, enc)
 			if !ok || got != buf.Len() {
 				t.Fatalf("messageListLen(%q, %d messages, %s): got %d, %v; writeMessageList wrote %d", id, n, enc, got, ok, buf.Len())
 			}
 		}
 	}
-	if _, ok := messageListLen("sock-1", "connected", sockets.Selection{}, "auto"); ok {
+	if _, ok := messageListLen("sock-1", sockets.Selection{State: "connected"}, "auto"); ok {
 		t.Fatalf("messageListLen with encoding auto: got a length, want none (it depends on the data)")
 	}
 }

@@ -24,7 +24,8 @@ var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10
 // each message's bytes on the way (no intermediate copy of the payload).
 // encoding is auto, base64 or hex. The output is what encoding/json would
 // write for the MessageList type.
-func writeMessageList(w io.Writer, id, state string, sel sockets.Selection, encoding string) error {
+func writeMessageList(w io.Writer, id string, sel sockets.Selection, encoding string) error {
+	state := sel.State
 	bw := writers.Get().(*bufio.Writer)
 	bw.Reset(w)
 	defer func() {
@@ -82,7 +83,8 @@ func writeMessageList(w io.Writer, id, state string, sel sockets.Selection, enco
 // it is known without reading the data: encoding base64 or hex (auto must
 // look at each message). With it the answer can carry a Content-Length
 // instead of being chunked, which spares a write per chunk.
-func messageListLen(id, state string, sel sockets.Selection, encoding string) (int, bool) {
+func messageListLen(id string, sel sockets.Selection, encoding string) (int, bool) {
+	state := sel.State
 	var encodedLen func(int) int
 	switch encoding {
 	case "base64":

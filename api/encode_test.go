@@ -50,7 +50,8 @@ func wantMessageList(t testing.TB, id, state string, sel sockets.Selection, enco
 func checkWriter(t testing.TB, id, state string, sel sockets.Selection, encoding string) {
 	t.Helper()
 	var got bytes.Buffer
-	if err := writeMessageList(&got, id, state, sel, encoding); err != nil {
+	sel.State = state
+	if err := writeMessageList(&got, id, sel, encoding); err != nil {
 		t.Fatalf("writeMessageList: %v", err)
 	}
 	want := wantMessageList(t, id, state, sel, encoding)

@@ -86,7 +86,7 @@ func TestLeanCheckStripsOnlyData(t *testing.T) {
 		msgs = append(msgs, sockets.Message{Seq: uint64(i + 1), ReceivedAt: time.Unix(int64(i), 0).UTC(), Data: data})
 	}
 	var answer bytes.Buffer
-	if err := writeMessageList(&answer, "sock-1", "connected", sockets.Selection{Messages: msgs, Cursor: 50}, "base64"); err != nil {
+	if err := writeMessageList(&answer, "sock-1", sockets.Selection{Messages: msgs, Cursor: 50, State: "connected"}, "base64"); err != nil {
 		t.Fatal(err)
 	}
 	want := regexp.MustCompile(`"data":"[^"]*"`).ReplaceAll(answer.Bytes(), []byte(`"data":""`))

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
-
-	"github.com/sockman/sockman/sockets"
 )
 
 // The long-poll tests do not run in parallel: they wait until a poll is
@@ -163,26 +163,48 @@ func TestLongPollEndsOnDelete(t *testing.T) {
 	wantEOF(t, peer)
 }
 
-// TestReadStateSaysClosedOnlyAtTheEnd: a read answers "closed" with no
-// messages only when the selection reached the end of the stream; a socket
-// that closed after the selection was made, with its last bytes stored
-// since, reads as connected so that the client asks again.
-func TestReadStateSaysClosedOnlyAtTheEnd(t *testing.T) {
-	one := []sockets.Message{{Seq: 1, Data: []byte("x")}}
-	for _, tc := range []struct {
-		state string
-		sel   sockets.Selection
-		want  string
-	}{
-		{"connected", sockets.Selection{}, "connected"},
-		{"connected", sockets.Selection{Messages: one}, "connected"},
-		{"closed", sockets.Selection{EOF: true}, "closed"},
-		{"closed", sockets.Selection{Messages: one, EOF: true}, "closed"},
-		{"closed", sockets.Selection{Messages: one}, "closed"}, // more to read, and the client will
-		{"closed", sockets.Selection{}, "connected"},           // closed after the selection
-	} {
-		if got := readState(tc.state, tc.sel); got != tc.want {
-			t.Errorf("readState(%s, %d messages, EOF %v) = %s, want %s", tc.state, len(tc.sel.Messages), tc.sel.EOF, got, tc.want)
+// TestOctetStreamReadCarriesState: octet-stream answers carry the read's
+// state in Sockman-State, as JSON answers do in "state": connected while the
+// peer is there, closed with an empty body once everything has been read.
+func TestOctetStreamReadCarriesState(t *testing.T) {
+	a := newTestAPI(t)
+	s, peer := a.pair(t)
+	var got []byte
+	cursor := uint64(0)
+	// read answers one long poll and returns its body and state.
+	read := func() ([]byte, string) {
+		res := a.call(http.MethodGet, fmt.Sprintf("/sockets/%s/messages?after=%d&wait=30s", s.ID, cursor), nil,
+			"Accept", "application/octet-stream").want(t, http.StatusOK)
+		next, err := strconv.ParseUint(res.Header.Get("Sockman-Cursor"), 10, 64)
+		if err != nil {
+			t.Fatalf("Sockman-Cursor %q: %v", res.Header.Get("Sockman-Cursor"), err)
 		}
+		cursor = next
+		got = append(got, res.body...)
+		return res.body, res.Header.Get("Sockman-State")
+	}
+
+	writePeer(t, peer, []byte("abc"))
+	for len(got) < 3 {
+		if _, state := read(); state != "connected" {
+			t.Fatalf("Sockman-State %q with the peer still connected, want connected", state)
+		}
+	}
+	writePeer(t, peer, []byte("de"))
+	peer.Close()
+	for {
+		body, state := read()
+		if len(body) == 0 {
+			if state != "closed" {
+				t.Fatalf("an empty answer to a 30 s poll says Sockman-State %q, want closed", state)
+			}
+			break
+		}
+		if state != "connected" && state != "closed" {
+			t.Fatalf("Sockman-State %q, want connected or closed", state)
+		}
+	}
+	if string(got) != "abcde" {
+		t.Fatalf("read %q in all, want %q", got, "abcde")
 	}
 }

@@ -151,7 +151,7 @@ func decodeData(data, encoding string) ([]byte, error) {
 //	@Summary		Read what a socket received
 //	@Description	Returns messages with seq > after, oldest first, and acknowledges (frees) every message with seq <= after. Without after it returns from the oldest message still held and frees nothing. The same request repeated returns the same messages, so a lost response is retried with the same after. cursor is the seq of the last message returned (or the after given when none): pass it as after next time.
 //	@Description	With wait (a Go duration such as 5s, capped by --max-wait) it long-polls: when nothing is there it answers as soon as a message arrives or the socket closes, or empty when the time is up.
-//	@Description	With Accept: application/octet-stream the answer is the bytes of the selected messages, concatenated, and the cursor is in the Sockman-Cursor header.
+//	@Description	With Accept: application/octet-stream the answer is the bytes of the selected messages, concatenated; the cursor is in the Sockman-Cursor header and the state in Sockman-State (closed with an empty body: the stream has ended).
 //	@Tags			sockets
 //	@ID				read
 //	@Produce		json
@@ -164,6 +164,7 @@ func decodeData(data, encoding string) ([]byte, error) {
 //	@Param			encoding	query		string	false	"How data is written: auto (utf8 where valid, else base64), base64 or hex"	Enums(auto, base64, hex)	default(auto)
 //	@Success		200			{object}	MessageList
 //	@Header			200			{integer}	Sockman-Cursor	"The cursor (octet-stream answers)"
+//	@Header			200			{string}	Sockman-State	"connected or closed, as the state field of a JSON answer (octet-stream answers)"
 //	@Failure		400			{object}	Problem	"Bad after (or one beyond the last message received), limit, max_bytes, wait or encoding; an unknown or repeated query parameter"
 //	@Failure		401			{object}	Problem	"Token missing or wrong"
 //	@Failure		403			{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
@@ -201,6 +202,7 @@ func (h *handlers) read(c echo.Context) error {
 		// one write to the connection.
 		w.Header().Set(echo.HeaderContentLength, strconv.Itoa(size))
 		w.Header().Set("Sockman-Cursor", strconv.FormatUint(sel.Cursor, 10))
+		w.Header().Set("Sockman-State", sel.State)
 		w.WriteHeader(http.StatusOK)
 		for _, m := range sel.Messages {
 			if _, err := w.Write(m.Data); err != nil {
@@ -209,27 +211,13 @@ func (h *handlers) read(c echo.Context) error {
 		}
 		return nil
 	}
-	// The state once: the length must be of what is written.
-	state := readState(s.State(), sel)
 	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-	if n, ok := messageListLen(s.ID(), state, sel, p.encoding); ok {
+	if n, ok := messageListLen(s.ID(), sel, p.encoding); ok {
 		w.Header().Set(echo.HeaderContentLength, strconv.Itoa(n))
 	}
 	w.WriteHeader(http.StatusOK)
-	_ = writeMessageList(w, s.ID(), state, sel, p.encoding)
+	_ = writeMessageList(w, s.ID(), sel, p.encoding)
 	return nil
-}
-
-// readState is the state a read answers with. "closed" with no messages
-// tells a client that it has everything, so it is said only when the
-// selection reached the end of the stream: a socket can close between the
-// selection and the look at its state with its last bytes stored in between,
-// and then the client must read once more.
-func readState(state string, sel sockets.Selection) string {
-	if state == sockets.StateClosed && len(sel.Messages) == 0 && !sel.EOF {
-		return sockets.StateConnected
-	}
-	return state
 }
 
 // readParams are the parsed query parameters of a read.

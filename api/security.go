@@ -85,7 +85,7 @@ func security(o Options) []echo.MiddlewareFunc {
 		mws = append(mws, middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:  o.CORSOrigins,
 			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderAccept},
-			ExposeHeaders: []string{echo.HeaderLocation, "Sockman-Cursor", "WWW-Authenticate"},
+			ExposeHeaders: []string{echo.HeaderLocation, "Sockman-Cursor", "Sockman-State", "WWW-Authenticate"},
 		}))
 	}
 	if o.Token != "" {

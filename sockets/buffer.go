@@ -188,6 +188,9 @@ type Selection struct {
 	Cursor uint64
 	// EOF: no more messages will arrive after these.
 	EOF bool
+	// State is the socket's state for the reader: StateClosed with no
+	// Messages only at the end of the stream (see Socket.Read).
+	State string
 
 	held []*block // blocks behind Messages, one reference each; see Release
 }

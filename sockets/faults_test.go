@@ -431,7 +431,7 @@ func (a *faultAPI) pair(t testing.TB, kind string, peerControl func(fd int)) (ap
 
 // readAll reads socket id with a cursor and long polls until it is closed
 // and drained, and returns the bytes. raw reads octet-stream answers (state
-// from GET /sockets/{id}), else JSON in the given encoding. A non-200 answer
+// in Sockman-State), else JSON in the given encoding. A non-200 answer
 // is an *apiReport: the API reported a failure.
 func (a *faultAPI) readAll(ctx context.Context, id string, raw bool, encoding string) ([]byte, error) {
 	return a.readUntil(ctx, id, raw, encoding, -1)
@@ -462,35 +462,8 @@ func (a *faultAPI) readUntil(ctx context.Context, id string, raw bool, encoding 
 				return data, fmt.Errorf("%s: Sockman-Cursor %q: %v", q, res.header.Get("Sockman-Cursor"), err)
 			}
 			data, cursor = append(data, res.body...), next
-			if len(res.body) > 0 {
-				continue
-			}
-			// Nothing came: done if the socket is closed (then nothing more
-			// can arrive, and the empty answer came after the close).
-			res, err = a.try(ctx, http.MethodGet, "/sockets/"+id, nil)
-			if err != nil {
-				return data, err
-			}
-			if err := res.check(http.StatusOK); err != nil {
-				return data, err
-			}
-			var s api.Socket
-			if err := json.Unmarshal(res.body, &s); err != nil {
-				return data, err
-			}
-			if s.State == sockets.StateClosed {
-				res, err := a.try(ctx, http.MethodGet, fmt.Sprintf("/sockets/%s/messages?after=%d", id, cursor), nil, "Accept", "application/octet-stream")
-				if err != nil {
-					return data, err
-				}
-				if err := res.check(http.StatusOK); err != nil {
-					return data, err
-				}
-				if len(res.body) == 0 {
-					return data, nil
-				}
-				data = append(data, res.body...)
-				cursor, _ = strconv.ParseUint(res.header.Get("Sockman-Cursor"), 10, 64)
+			if len(res.body) == 0 && res.header.Get("Sockman-State") == sockets.StateClosed {
+				return data, nil
 			}
 			continue
 		}

@@ -292,7 +292,11 @@ func (s *Socket) writeError(err error, sent int64) error {
 
 // Read acknowledges and selects messages as o says. With o.Wait it blocks
 // until a message is there, the socket closes, the wait ends or ctx ends
-// (then it returns what it has, not an error).
+// (then it returns what it has, not an error). The selection's State is
+// StateClosed with no messages only when the reader has everything: a socket
+// that closes between the selection and the look at its state, with its
+// last bytes stored in between, reads as StateConnected, so that the reader
+// asks once more.
 func (s *Socket) Read(ctx context.Context, o ReadOptions) (Selection, error) {
 	var after uint64
 	if o.After != nil {
@@ -312,16 +316,30 @@ func (s *Socket) Read(ctx context.Context, o ReadOptions) (Selection, error) {
 	for {
 		sel, changed := s.buf.selectAfter(after, o.Limit, o.MaxBytes)
 		if len(sel.Messages) > 0 || sel.EOF || timeout == nil {
-			return sel, nil
+			return s.withState(sel), nil
 		}
 		select {
 		case <-changed:
 		case <-timeout:
 			timeout = nil
 		case <-ctx.Done():
-			return sel, nil
+			return s.withState(sel), nil
 		}
 	}
+}
+
+// withState sets sel.State as Read describes it.
+func (s *Socket) withState(sel Selection) Selection {
+	sel.State = readState(s.State(), sel)
+	return sel
+}
+
+// readState is the state a selection reports, given the socket's.
+func readState(state string, sel Selection) string {
+	if state == StateClosed && len(sel.Messages) == 0 && !sel.EOF {
+		return StateConnected
+	}
+	return state
 }
 
 // SocketInfo is a snapshot of a socket.

@@ -300,3 +300,27 @@ func TestLongPollWakesWhenSocketDeleted(t *testing.T) {
 		t.Fatalf("long poll: got no answer within %v of DeleteSocket, want EOF", guard)
 	}
 }
+
+// TestReadStateSaysClosedOnlyAtTheEnd: a read answers "closed" with no
+// messages only when the selection reached the end of the stream; a socket
+// that closed after the selection was made, with its last bytes stored
+// since, reads as connected so that the client asks again.
+func TestReadStateSaysClosedOnlyAtTheEnd(t *testing.T) {
+	one := []Message{{Seq: 1, Data: []byte("x")}}
+	for _, tc := range []struct {
+		state string
+		sel   Selection
+		want  string
+	}{
+		{"connected", Selection{}, "connected"},
+		{"connected", Selection{Messages: one}, "connected"},
+		{"closed", Selection{EOF: true}, "closed"},
+		{"closed", Selection{Messages: one, EOF: true}, "closed"},
+		{"closed", Selection{Messages: one}, "closed"}, // more to read, and the client will
+		{"closed", Selection{}, "connected"},           // closed after the selection
+	} {
+		if got := readState(tc.state, tc.sel); got != tc.want {
+			t.Errorf("readState(%s, %d messages, EOF %v) = %s, want %s", tc.state, len(tc.sel.Messages), tc.sel.EOF, got, tc.want)
+		}
+	}
+}
