@@ -11,14 +11,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/sockman/sockman/internal/fakedns"
+	"github.com/sockman/sockman/internal/testnet"
 )
 
 // A non-loopback --addr without a token refuses to start, exits non-zero,
@@ -390,45 +389,47 @@ func TestBadSecurityOptionsRefused(t *testing.T) {
 // --allow-connect and --allow-listen reach the engine: a denied connect is
 // 403 naming the rule and reaches nothing, whatever the spelling, names
 // included (resolved by a fake DNS server through the hidden resolver seam).
+// testnet.PolicyNet puts the target on the allowed 127.0.0.2 and canaries on
+// the denied 127.0.0.1 and ::1, all on one port.
 func TestPolicyFlags(t *testing.T) {
-	target := listenLoopback(t, "127.0.0.2:0")
-	port := target.Addr().(*net.TCPAddr).Port
-	canary, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		t.Skipf("port %d is taken on 127.0.0.1: %v", port, err)
-	}
-	defer canary.Close()
+	n := testnet.NewPolicyNet(t)
 	dns := fakedns.Start(t)
 	dns.Set("denied.test", netip.MustParseAddr("127.0.0.1"))
 	dns.SetSequence("rebind.test", []netip.Addr{netip.MustParseAddr("127.0.0.2")}, []netip.Addr{netip.MustParseAddr("127.0.0.1")})
 	s := startService(t, []string{"--allow-connect", "127.0.0.2", "--allow-listen", "127.0.0.2:*"},
 		func(c *serveConfig) { c.resolver = dns.Resolver() })
 
-	for _, host := range []string{"127.0.0.1", "::ffff:127.0.0.1", "[::ffff:127.0.0.1]", "localhost", "denied.test"} {
-		body := fmt.Sprintf(`{"host":%q,"port":%d}`, host, port)
-		s.do("POST", "/clients", body).want(t, 403).problem(t, "--allow-connect", "127.0.0.2")
+	// v6 rows need an IPv6 loopback.
+	for _, tt := range []struct {
+		host string
+		v6   bool
+	}{
+		{"127.0.0.1", false},
+		{"::ffff:127.0.0.1", false},
+		{"[::ffff:127.0.0.1]", false},
+		{"localhost", false},
+		{"denied.test", false},
+		{"::1", true},
+		{"[::1]", true},
+	} {
+		t.Run(tt.host, func(t *testing.T) {
+			if tt.v6 && n.Canary6 == nil {
+				t.Skip("no IPv6 loopback")
+			}
+			body := fmt.Sprintf(`{"host":%q,"port":%d}`, tt.host, n.Port)
+			s.do("POST", "/clients", body).want(t, 403).problem(t, "--allow-connect", "127.0.0.2")
+		})
 	}
-	s.do("POST", "/clients", fmt.Sprintf(`{"host":"0x7f.0.0.1","port":%d}`, port)).want(t, 400).problem(t, "127.0.0.1")
-	s.do("POST", "/clients", fmt.Sprintf(`{"host":"rebind.test","port":%d}`, port)).want(t, 201)
-	acceptOne(t, target)
-	s.do("POST", "/clients", fmt.Sprintf(`{"host":"rebind.test","port":%d}`, port)).want(t, 403).problem(t, "127.0.0.1")
+	s.do("POST", "/clients", fmt.Sprintf(`{"host":"0x7f.0.0.1","port":%d}`, n.Port)).want(t, 400).problem(t, "127.0.0.1")
+	s.do("POST", "/clients", fmt.Sprintf(`{"host":"rebind.test","port":%d}`, n.Port)).want(t, 201)
+	acceptOne(t, n.Target)
+	s.do("POST", "/clients", fmt.Sprintf(`{"host":"rebind.test","port":%d}`, n.Port)).want(t, 403).problem(t, "127.0.0.1")
 	s.do("POST", "/servers", `{"host":"127.0.0.1","port":0}`).want(t, 403).problem(t, "--allow-listen")
 	s.do("POST", "/servers", `{"host":"127.0.0.2","port":0}`).want(t, 201)
 
-	// The canary saw nothing: the first connection in its backlog is ours.
-	marker, err := net.DialTimeout("tcp", canary.Addr().String(), guard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer marker.Close()
-	canary.(*net.TCPListener).SetDeadline(time.Now().Add(guard))
-	first, err := canary.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
-	if first.RemoteAddr().String() != marker.LocalAddr().String() {
-		t.Fatalf("canary: got a connection from %s before the marker, want none", first.RemoteAddr())
+	n.Canary4.Untouched(t)
+	if n.Canary6 != nil {
+		n.Canary6.Untouched(t)
 	}
 }
 
