@@ -335,8 +335,10 @@ func TestCORSOrigin(t *testing.T) {
 	if got := res.header.Get("Access-Control-Allow-Origin"); got != app {
 		t.Errorf("Access-Control-Allow-Origin: got %q, want %q", got, app)
 	}
-	if got := res.header.Get("Access-Control-Expose-Headers"); !strings.Contains(got, "Location") {
-		t.Errorf("Access-Control-Expose-Headers: got %q, want Location in it", got)
+	for _, h := range []string{"Location", "Sockman-Cursor", "Sockman-State", "WWW-Authenticate"} {
+		if got := res.header.Get("Access-Control-Expose-Headers"); !strings.Contains(got, h) {
+			t.Errorf("Access-Control-Expose-Headers: got %q, want %s in it", got, h)
+		}
 	}
 	s.do("GET", "/servers", nil, "Origin", app, "Sec-Fetch-Site", "cross-site", "Authorization", "Bearer "+testToken).want(t, 200)
 	s.do("POST", "/servers", `{"port":0}`, "Origin", app, "Sec-Fetch-Site", "cross-site").want(t, 401)
