@@ -178,6 +178,9 @@ func (s *sock) readOnce(ctx context.Context, c *client, raw bool, bad *problems)
 		s.readHash.Write(a.body)
 		s.read += int64(len(a.body))
 		s.cursor, _ = strconv.ParseUint(a.header.Get("Sockman-Cursor"), 10, 64)
+		if a.header.Get("Sockman-State") == "closed" && len(a.body) == 0 {
+			s.inClosed = true
+		}
 		return len(a.body) > 0
 	}
 	var l api.MessageList
