@@ -69,8 +69,8 @@ func (s *stdClient) Close() error {
 // benchControl measures, from one sequential client on one keep-alive
 // connection: server create+delete pairs against pairs of GET /healthz,
 // and GET /sockets/{id} against GET /healthz; once with the minimal client
-// and once with Go's net/http client. Everything is interleaved in four
-// rounds so that a noisy moment hits all of them alike.
+// and once with Go's net/http client. Everything is interleaved in rounds
+// of 100 so that a noisy moment hits all of them alike.
 func benchControl(c *config) ([]sample, error) {
 	p, err := c.start()
 	if err != nil {
@@ -96,8 +96,9 @@ func benchControl(c *config) ([]sample, error) {
 	std := newStdClient(p.addr)
 	defer std.Close()
 
-	const rounds = 4
-	n := max(1, c.controlN/rounds)
+	// Short rounds, so that a noisy second hits every sequence alike.
+	const n = 100
+	rounds := max(1, c.controlN/n)
 	ms := []*controlSet{newControlSet(minimal, sockID), newControlSet(std, sockID)}
 	for _, m := range ms {
 		if err := m.warmUp(); err != nil {
