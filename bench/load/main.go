@@ -47,6 +47,7 @@ type config struct {
 	polls       int
 	shutdownTO  time.Duration
 	drainTO     time.Duration
+	retention   time.Duration
 	seed        uint64
 	logLevel    string
 	maxGorEvery time.Duration
@@ -66,6 +67,7 @@ func main() {
 	flag.IntVar(&c.polls, "polls", 500, "long polls pending when SIGTERM comes")
 	flag.DurationVar(&c.shutdownTO, "shutdown-timeout", 10*time.Second, "sockman's --shutdown-timeout")
 	flag.DurationVar(&c.drainTO, "drain-timeout", 2*time.Minute, "how long to wait for the streams to arrive in full after the peers stop")
+	flag.DurationVar(&c.retention, "closed-retention", 10*time.Minute, "sockman's --closed-retention: closed sockets are forgotten this long after they close")
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the random streams and faults")
 	flag.StringVar(&c.logLevel, "log-level", "none", "sockman's log level, or none (its log goes to stderr; at error it logs the 502s the run provokes)")
 	flag.Parse()
@@ -110,7 +112,7 @@ func run(c config) int {
 	fmt.Printf("load: %d sockets for %v, %d API workers, %d hammering clients, %.0f%% with faults; before: %d goroutines, %d files\n",
 		c.sockets, c.duration, c.workers, c.hammers, 100*c.faults, goroutines0, files0)
 
-	svc, err := startService(sockets.Config{MaxSockets: c.sockets + 256, MaxServers: 256}, time.Minute, c.shutdownTO, log)
+	svc, err := startService(sockets.Config{MaxSockets: c.sockets + 256, MaxServers: 256, ClosedRetention: c.retention}, time.Minute, c.shutdownTO, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "load: starting sockman: %v\n", err)
 		return 1
@@ -204,7 +206,7 @@ func run(c config) int {
 		drains.Go(func() { sh.drain(ctx, cl, deadline, bad) })
 	}
 	drains.Wait()
-	reasons := closeReasons(ctx, cl, socks, bad)
+	reasons := closeReasons(ctx, cl, socks, c.retention, bad)
 	verifyIn(socks, reasons, &res)
 	fmt.Printf("load: streamed for %v; %d hammering requests; drained after %v\n", c.duration, hammered.Load(), time.Since(started.Add(c.duration)).Round(time.Millisecond))
 

@@ -143,21 +143,26 @@ func parallel[T any](n, width int, f func(int) (T, error)) ([]T, error) {
 }
 
 // closeReasons returns each socket's close_reason ("" while connected,
-// "deleted" when the API no longer knows it).
-func closeReasons(ctx context.Context, cl *client, socks []*sock, bad *problems) map[*sock]string {
+// "deleted" when it was deleted through the API). A socket that closed at
+// least retention ago may be forgotten: its reason is the one its reader
+// noted; forgotten any sooner, it is a wrong answer.
+func closeReasons(ctx context.Context, cl *client, socks []*sock, retention time.Duration, bad *problems) map[*sock]string {
 	reasons, _ := parallel(len(socks), 32, func(i int) (string, error) {
-		a, err := cl.do(ctx, "control", http.MethodGet, "/sockets/"+socks[i].id, nil, "")
+		s := socks[i]
+		a, err := cl.do(ctx, "control", http.MethodGet, "/sockets/"+s.id, nil, "")
 		switch {
 		case err != nil:
-			bad.add("GET /sockets/%s: %v", socks[i].id, err)
-		case a.status == http.StatusNotFound && socks[i].deleted.Load():
+			bad.add("GET /sockets/%s: %v", s.id, err)
+		case a.status == http.StatusNotFound && s.deleted.Load():
 			return "deleted", nil
+		case a.status == http.StatusNotFound && !s.closedAt.IsZero() && time.Since(s.closedAt) >= retention:
+			return s.closeCause, nil
 		case a.status != http.StatusOK:
-			bad.add("GET /sockets/%s: %d %s", socks[i].id, a.status, a.body)
+			bad.add("GET /sockets/%s: %d %s", s.id, a.status, a.body)
 		}
-		var s api.Socket
-		json.Unmarshal(a.body, &s)
-		return s.CloseReason, nil
+		var info api.Socket
+		json.Unmarshal(a.body, &info)
+		return info.CloseReason, nil
 	})
 	m := make(map[*sock]string, len(socks))
 	for i, s := range socks {

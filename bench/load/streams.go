@@ -57,7 +57,8 @@ type sock struct {
 	cursor     uint64
 	inClosed   bool   // the API said closed and nothing more is held
 	inReport   string // an error the API reported on the in stream
-	closeCause string // close_reason, once closed
+	closeCause string    // close_reason, fetched once the reader saw the end
+	closedAt   time.Time // closed_at, likewise: the API forgets the socket closed-retention later
 
 	// The API sender of its shard.
 	sent       int64
@@ -180,6 +181,7 @@ func (s *sock) readOnce(ctx context.Context, c *client, raw bool, bad *problems)
 		s.cursor, _ = strconv.ParseUint(a.header.Get("Sockman-Cursor"), 10, 64)
 		if a.header.Get("Sockman-State") == "closed" && len(a.body) == 0 {
 			s.inClosed = true
+			s.noteClose(ctx, c, bad)
 		}
 		return len(a.body) > 0
 	}
@@ -201,8 +203,37 @@ func (s *sock) readOnce(ctx context.Context, c *client, raw bool, bad *problems)
 	s.cursor = l.Cursor
 	if l.State == "closed" && len(l.Messages) == 0 {
 		s.inClosed = true
+		s.noteClose(ctx, c, bad)
 	}
 	return len(l.Messages) > 0
+}
+
+// noteClose records the close reason and time of a socket whose in stream
+// has ended, while the API still knows it: it forgets a closed socket
+// --closed-retention after the close, and a long run outlives that.
+func (s *sock) noteClose(ctx context.Context, c *client, bad *problems) {
+	a, err := c.do(ctx, "control", http.MethodGet, "/sockets/"+s.id, nil, "")
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			bad.add("GET /sockets/%s: %v", s.id, err)
+		}
+		return
+	case a.status == http.StatusNotFound && s.deleted.Load():
+		return
+	case a.status != http.StatusOK:
+		bad.add("GET /sockets/%s: %d %s", s.id, a.status, a.body)
+		return
+	}
+	var info api.Socket
+	if err := json.Unmarshal(a.body, &info); err != nil {
+		bad.add("GET /sockets/%s: %v", s.id, err)
+		return
+	}
+	s.closeCause = info.CloseReason
+	if info.ClosedAt != nil {
+		s.closedAt = *info.ClosedAt
+	}
 }
 
 // sendOnce sends one random chunk, raw or as base64 JSON, and accounts it
