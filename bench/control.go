@@ -77,29 +77,18 @@ func benchControl(c *config) ([]sample, error) {
 		return nil, err
 	}
 	defer p.stop()
-	a, err := newAPI(p.addr)
+	ss, err := openSocketSession(p.addr) // its h is the minimal client
 	if err != nil {
 		return nil, err
 	}
-	defer a.Close()
-	peer, srvID, sockID, err := a.peerPair(0)
-	if err != nil {
-		return nil, err
-	}
-	defer a.release(srvID, sockID)
-	defer peer.Close()
-	minimal, err := dialHTTP(p.addr)
-	if err != nil {
-		return nil, err
-	}
-	defer minimal.Close()
+	defer ss.close()
 	std := newStdClient(p.addr)
 	defer std.Close()
 
 	// Short rounds, so that a noisy second hits every sequence alike.
 	const n = 100
 	rounds := max(1, c.controlN/n)
-	ms := []*controlSet{newControlSet(minimal, sockID), newControlSet(std, sockID)}
+	ms := []*controlSet{newControlSet(ss.h, ss.sockID), newControlSet(std, ss.sockID)}
 	for _, m := range ms {
 		if err := m.warmUp(); err != nil {
 			return nil, err
