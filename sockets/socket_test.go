@@ -238,8 +238,8 @@ func TestLongPollWakesOnPeerClose(t *testing.T) {
 	peer.Close()
 	select {
 	case sel := <-done:
-		if len(sel.Messages) != 0 || !sel.EOF {
-			t.Fatalf("long poll at peer close: got %d messages, EOF %v; want 0, true", len(sel.Messages), sel.EOF)
+		if len(sel.Messages) != 0 || !sel.EOF || sel.State != StateClosed {
+			t.Fatalf("long poll at peer close: got %d messages, EOF %v, state %q; want 0, true, %q", len(sel.Messages), sel.EOF, sel.State, StateClosed)
 		}
 	case <-time.After(guard):
 		t.Fatalf("long poll: got no answer within %v, want EOF", guard)
