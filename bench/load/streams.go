@@ -55,8 +55,8 @@ type sock struct {
 	read       int64
 	readHash   hash.Hash
 	cursor     uint64
-	inClosed   bool   // the API said closed and nothing more is held
-	inReport   string // an error the API reported on the in stream
+	inClosed   bool      // the API said closed and nothing more is held
+	inReport   string    // an error the API reported on the in stream
 	closeCause string    // close_reason, fetched once the reader saw the end
 	closedAt   time.Time // closed_at, likewise: the API forgets the socket closed-retention later
 
