@@ -69,8 +69,10 @@ func (s *stdClient) Close() error {
 // benchControl measures, from one sequential client on one keep-alive
 // connection: server create+delete pairs against pairs of GET /healthz,
 // and GET /sockets/{id} against GET /healthz; once with the minimal client
-// and once with Go's net/http client. Everything is interleaved in rounds
-// of 100 so that a noisy moment hits all of them alike.
+// and once with Go's net/http client. The floor server (floor.go) is
+// measured the same way for its create+delete pairs. Everything is
+// interleaved in rounds of 100 so that a noisy moment hits all of them
+// alike.
 func benchControl(c *config) ([]sample, error) {
 	p, err := c.start()
 	if err != nil {
@@ -84,11 +86,29 @@ func benchControl(c *config) ([]sample, error) {
 	defer ss.close()
 	std := newStdClient(p.addr)
 	defer std.Close()
+	floor, err := startFloor()
+	if err != nil {
+		return nil, err
+	}
+	defer floor.stop()
+	floorMin, err := dialHTTP(floor.addr)
+	if err != nil {
+		return nil, err
+	}
+	defer floorMin.Close()
+	floorStd := newStdClient(floor.addr)
+	defer floorStd.Close()
 
 	// Short rounds, so that a noisy second hits every sequence alike.
 	const n = 100
 	rounds := max(1, c.controlN/n)
-	ms := []*controlSet{newControlSet(ss.h, ss.sockID), newControlSet(std, ss.sockID)}
+	sockmanPid, floorPid := p.cmd.Process.Pid, floor.cmd.Process.Pid
+	ms := []*controlSet{
+		newControlSet(ss.h, ss.sockID, sockmanPid),
+		newControlSet(std, ss.sockID, sockmanPid),
+		newControlSet(floorMin, "", floorPid),
+		newControlSet(floorStd, "", floorPid),
+	}
 	for _, m := range ms {
 		if err := m.warmUp(); err != nil {
 			return nil, err
@@ -96,7 +116,7 @@ func benchControl(c *config) ([]sample, error) {
 	}
 	for range rounds {
 		for _, m := range ms {
-			if err := m.round(n, p.cmd.Process.Pid); err != nil {
+			if err := m.round(n); err != nil {
 				return nil, err
 			}
 		}
@@ -105,14 +125,13 @@ func benchControl(c *config) ([]sample, error) {
 	if debug {
 		for i, m := range ms {
 			per := func(d time.Duration) time.Duration { return d / time.Duration(total) }
-			fmt.Fprintf(os.Stderr, "control (client %d): sockman CPU per healthz pair %v, per create+delete %v, per healthz %v, per GET socket %v\n",
-				i, per(m.cpu[0]), per(m.cpu[1]), per(m.cpu[2]), per(m.cpu[3]))
-			fmt.Fprintf(os.Stderr, "control (client %d): wall per healthz pair %v, per create+delete %v\n", i, per(m.wall[0]), per(m.wall[1]))
+			fmt.Fprintf(os.Stderr, "control (set %d): server CPU per healthz pair %v, per create+delete %v\n", i, per(m.cpu[0]), per(m.cpu[1]))
+			fmt.Fprintf(os.Stderr, "control (set %d): wall per healthz pair %v, per create+delete %v\n", i, per(m.wall[0]), per(m.wall[1]))
 		}
 	}
 	rate := func(d time.Duration) float64 { return float64(total) / d.Seconds() }
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(total) }
-	m, s := ms[0], ms[1]
+	m, s, fm, fs := ms[0], ms[1], ms[2], ms[3]
 	return []sample{
 		{"control-pairs", rate(m.wall[1]), rate(m.wall[0])},
 		{"control-get", rate(m.wall[3]), rate(m.wall[2])},
@@ -120,18 +139,24 @@ func benchControl(c *config) ([]sample, error) {
 		{"control-get-std", rate(s.wall[3]), rate(s.wall[2])},
 		{"control-pairs-cpu", us(m.cpu[1]), us(m.cpu[0])},
 		{"control-get-cpu", us(m.cpu[3]), us(m.cpu[2])},
+		{"control-floor-std", rate(fs.wall[1]), rate(fs.wall[0])},
+		{"control-floor", rate(fm.wall[1]), rate(fm.wall[0])},
+		{"control-floor-cpu", us(fm.cpu[1]), us(fm.cpu[0])},
 	}, nil
 }
 
-// controlSet is the four measured request sequences of one client, with the
-// wall time and sockman CPU time each took, summed over the rounds.
+// controlSet is the measured request sequences of one client, with the wall
+// time and server CPU time each took, summed over the rounds.
 type controlSet struct {
-	kinds [4]func() error // healthz pair, create+delete, healthz, GET socket
-	wall  [4]time.Duration
-	cpu   [4]time.Duration
+	kinds []func() error // healthz pair, create+delete; with a socket, healthz and GET socket
+	wall  []time.Duration
+	cpu   []time.Duration
+	pid   int // the server's
 }
 
-func newControlSet(cl controlClient, sockID string) *controlSet {
+// newControlSet measures the server of pid through cl; without a socket id
+// it measures only the two pair sequences.
+func newControlSet(cl controlClient, sockID string, pid int) *controlSet {
 	get := func(target string) error {
 		status, _, err := cl.do("GET", target, nil, nil)
 		if err == nil && status != 200 {
@@ -161,12 +186,13 @@ func newControlSet(cl controlClient, sockID string) *controlSet {
 		}
 		return get("/healthz")
 	}
-	return &controlSet{kinds: [4]func() error{
-		healthPair,
-		pair,
-		func() error { return get("/healthz") },
-		func() error { return get("/sockets/" + sockID) },
-	}}
+	kinds := []func() error{healthPair, pair}
+	if sockID != "" {
+		kinds = append(kinds,
+			func() error { return get("/healthz") },
+			func() error { return get("/sockets/" + sockID) })
+	}
+	return &controlSet{kinds: kinds, wall: make([]time.Duration, len(kinds)), cpu: make([]time.Duration, len(kinds)), pid: pid}
 }
 
 func timed(n int, f func() error) (time.Duration, error) {
@@ -189,16 +215,16 @@ func (s *controlSet) warmUp() error {
 	return nil
 }
 
-// round runs each sequence n times, adding its wall and sockman CPU time.
-func (s *controlSet) round(n, pid int) error {
+// round runs each sequence n times, adding its wall and server CPU time.
+func (s *controlSet) round(n int) error {
 	for i, f := range s.kinds {
-		c0 := cpuTime(pid)
+		c0 := cpuTime(s.pid)
 		d, err := timed(n, f)
 		if err != nil {
 			return err
 		}
 		s.wall[i] += d
-		s.cpu[i] += cpuTime(pid) - c0
+		s.cpu[i] += cpuTime(s.pid) - c0
 	}
 	return nil
 }

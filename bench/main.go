@@ -80,6 +80,12 @@ func main() {
 		}
 		return
 	}
+	if os.Getenv(floorChildEnv) != "" {
+		if err := runFloorChild(); err != nil {
+			fatalf("floor server: %v", err)
+		}
+		return
+	}
 	if os.Getenv(relayChildEnv) != "" {
 		if err := runRelayChild(); err != nil {
 			fatalf("relay: %v", err)
