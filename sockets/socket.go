@@ -97,16 +97,24 @@ func (s *Socket) ID() string { return s.id }
 // It is the connection's only reader; it closes done when it returns.
 func (s *Socket) readLoop() {
 	defer close(s.done)
-	rc, err := s.conn.SyscallConn()
-	if err != nil {
+	if rc, err := s.conn.SyscallConn(); err != nil {
 		s.finish(fmt.Sprintf("I/O error: %v", err))
-		return
+	} else {
+		s.readInto(newQueuedReader(rc, s.mem))
 	}
-	rd := newQueuedReader(rc, s.mem)
+	s.buf.setEOF()
+	if s.onClosed != nil {
+		s.onClosed(s)
+	}
+}
+
+// readInto is the read loop's body: it stores what rd reads until the
+// connection ends or the socket closes.
+func (s *Socket) readInto(rd *queuedReader) {
 	for {
 		n, ok := s.waitSpace()
 		if !ok {
-			break
+			return
 		}
 		data, blk, err := rd.read(n)
 		if len(data) > 0 {
@@ -119,12 +127,8 @@ func (s *Socket) readLoop() {
 		}
 		if err != nil {
 			s.finish(closeReason(err))
-			break
+			return
 		}
-	}
-	s.buf.setEOF()
-	if s.onClosed != nil {
-		s.onClosed(s)
 	}
 }
 
@@ -216,9 +220,19 @@ func (s *Socket) Send(ctx context.Context, r io.Reader) (int64, error) {
 
 	// A cancelled send (the client went away, the service shuts down) must
 	// not hold writeMu for a write timeout: a deadline in the past ends a
-	// write that is blocked on the peer at once.
-	stop := context.AfterFunc(ctx, func() { s.conn.SetWriteDeadline(time.Unix(1, 0)) })
-	defer stop()
+	// write that is blocked on the peer at once. AfterFunc runs that in a
+	// goroutine of its own; once it has started, wait for it before letting
+	// go of writeMu, or its past deadline could land in the next Send.
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		s.conn.SetWriteDeadline(time.Unix(1, 0))
+	})
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+	}()
 
 	bp := sendBufs.Get().(*[]byte)
 	defer sendBufs.Put(bp)
@@ -284,8 +298,12 @@ func (s *Socket) writeError(err error, sent int64) error {
 	case errors.Is(err, net.ErrClosed):
 		return s.closedError()
 	case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
-		s.finish(ReasonPeerReset)
-		return fmt.Errorf("%w: the peer of socket %s closed the connection after %d bytes were sent: %v", ErrSocketClosed, s.id, sent, err)
+		// The socket is not closed here: what the peer sent before it went
+		// may still be queued in the kernel, and the read loop, the only
+		// reader, stores it and then ends with the peer's close or reset
+		// (once the buffer has room, if it is full). Later sends get the
+		// same error from the kernel.
+		return fmt.Errorf("%w: the peer of socket %s closed the connection after %d bytes were sent: %v; what it sent before stays readable", ErrSocketClosed, s.id, sent, err)
 	}
 	return fmt.Errorf("%w: writing to socket %s after %d bytes: %v", ErrSocketClosed, s.id, sent, err)
 }

@@ -324,3 +324,89 @@ func TestReadStateSaysClosedOnlyAtTheEnd(t *testing.T) {
 		}
 	}
 }
+
+// A send that fails because the peer has gone must not close the socket
+// under its read loop: what the peer sent before it closed, still queued in
+// the kernel because the buffer was full, stays readable to the last byte.
+func TestSendToGonePeerKeepsWhatItSent(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, peer, s := connectPair(t, r, ListenOptions{BufferBytes: 1024})
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 50_000/16)
+	if _, err := peer.Write(payload); err != nil {
+		t.Fatalf("peer write: got %v, want nil", err)
+	}
+	// The buffer is full and the read loop paused, the rest queued.
+	waitFor(t, guard, func() bool { n, _, _ := s.buf.stats(); return n == 1024 })
+	peer.Close()
+	// The first send after the close is answered by a reset; a later one
+	// fails.
+	var sendErr error
+	waitFor(t, guard, func() bool {
+		_, sendErr = s.Send(context.Background(), strings.NewReader("x"))
+		return sendErr != nil
+	})
+	if !errors.Is(sendErr, ErrSocketClosed) {
+		t.Fatalf("send to the gone peer: got %v, want ErrSocketClosed", sendErr)
+	}
+	got, _ := drain(t, s, int64(len(payload)))
+	if !bytes.Equal(got, payload) {
+		t.Fatalf("read after the failed send: got %d bytes, want the %d the peer sent", len(got), len(payload))
+	}
+	waitFor(t, guard, s.Closed)
+	if got := s.Info().CloseReason; got != ReasonPeerClosed && got != ReasonPeerReset {
+		t.Fatalf("close reason: got %q, want %q or %q", got, ReasonPeerClosed, ReasonPeerReset)
+	}
+}
+
+// A send whose context ends just as it finishes leaves no past write
+// deadline behind for the next send: that one must not fail with a write
+// timeout while the peer reads everything. The race is narrow; many rounds
+// make it show (under -race in tens of the rounds).
+func TestCancelledSendLeavesNextSendAlone(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, peer, s := connectPair(t, r, ListenOptions{})
+	copied := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, peer)
+		copied <- err
+	}()
+	for i := range 10_000 {
+		ctx, cancel := context.WithCancel(context.Background())
+		go cancel()
+		s.Send(ctx, strings.NewReader("a")) // may or may not be cancelled
+		if _, err := s.Send(context.Background(), strings.NewReader("b")); err != nil {
+			t.Fatalf("round %d: send with a live context: got %v, want nil", i, err)
+		}
+	}
+	s.Close(ReasonAPI)
+	if err := <-copied; err != nil {
+		t.Fatalf("peer: got %v, want a clean end", err)
+	}
+}
+
+// With the registry-wide total reached by another socket, a socket that
+// holds nothing still sees its peer close at once: a long poll on it
+// returns the end instead of waiting for memory that another socket holds.
+func TestPeerCloseSeenWhileTotalIsFull(t *testing.T) {
+	r := newTestRegistry(t, Config{MaxBufferTotal: 64 << 10})
+	srv := listen(t, r, ListenOptions{BufferBytes: 64 << 10})
+	peerA := dialPeer(t, srv.addr)
+	acceptedSocket(t, r, srv, peerA)
+	peerB := dialPeer(t, srv.addr)
+	b := acceptedSocket(t, r, srv, peerB)
+	if _, err := peerA.Write(bytes.Repeat([]byte("a"), 64<<10)); err != nil {
+		t.Fatalf("peer A write: got %v, want nil", err)
+	}
+	waitFor(t, guard, r.mem.full)
+	peerB.Close()
+	sel, err := b.Read(context.Background(), ReadOptions{Wait: guard})
+	if err != nil {
+		t.Fatalf("long poll on B: got %v, want nil", err)
+	}
+	if !sel.EOF || sel.State != StateClosed {
+		t.Fatalf("long poll on B after its peer closed: got EOF %v, state %q; want true, %q", sel.EOF, sel.State, StateClosed)
+	}
+	if got := b.Info().CloseReason; got != ReasonPeerClosed {
+		t.Fatalf("close reason: got %q, want %q", got, ReasonPeerClosed)
+	}
+}
