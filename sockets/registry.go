@@ -142,6 +142,9 @@ func validPort(port int) error {
 func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, bufBytes int, ov Overflow, reserved bool) (*Socket, error) {
 	r.mu.Lock()
 	if r.closed {
+		if reserved {
+			r.open-- // the dial's slot, as below when a server is closing
+		}
 		r.mu.Unlock()
 		conn.Close()
 		return nil, fmt.Errorf("%w: the service is shutting down", ErrClosed)
