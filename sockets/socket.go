@@ -117,6 +117,13 @@ func (s *Socket) readInto(rd *queuedReader) {
 			return
 		}
 		data, blk, err := rd.read(n)
+		if len(data) == 0 && err == nil {
+			// Data is queued, but the registry-wide total is reached.
+			if !s.waitMemory() {
+				return
+			}
+			continue
+		}
 		if len(data) > 0 {
 			s.bytesRecv.Add(int64(len(data)))
 			if s.buf.pushBlock(data, blk, time.Now().UTC()) && err == nil {
@@ -132,28 +139,37 @@ func (s *Socket) readInto(rd *queuedReader) {
 	}
 }
 
-// waitSpace blocks until the socket's buffer and the registry-wide budget
-// both have room, and returns how many bytes the next read may take. The
-// budget is only a glimpse here: the read reserves its share when data is
-// there, so sockets that wake together cannot all take the same room. It
-// returns false when the socket is closing.
+// waitSpace blocks until the socket's buffer has room, and returns how many
+// bytes the next read may take. The registry-wide total is not waited for
+// here: the read reserves its share when data is there (so sockets that
+// wake together cannot all take the same room), and with none left it
+// still sees the peer's close. It returns false when the socket is closing.
 func (s *Socket) waitSpace() (int, bool) {
 	for {
 		n, freed := s.buf.space()
 		if n > 0 {
-			avail := s.mem.avail()
-			if avail > 0 {
-				return int(min(int64(n), avail, readSize)), true
-			}
-			freed = s.mem.freedChan()
-			if s.mem.avail() > 0 {
-				continue
-			}
+			return min(n, readSize), true
 		}
 		select {
 		case <-freed:
 		case <-s.closing:
 			return 0, false
+		}
+	}
+}
+
+// waitMemory blocks until some of the registry-wide total is given back. It
+// returns false when the socket is closing.
+func (s *Socket) waitMemory() bool {
+	for {
+		freed := s.mem.freedChan()
+		if s.mem.avail() > 0 {
+			return true
+		}
+		select {
+		case <-freed:
+		case <-s.closing:
+			return false
 		}
 	}
 }
