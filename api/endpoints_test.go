@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,5 +175,51 @@ func wantEOF(t testing.TB, c net.Conn) {
 	var b [1]byte
 	if n, err := c.Read(b[:]); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("peer read after the close: got %d bytes, %v; want the end of the stream", n, err)
+	}
+}
+
+// TestSwaggerUIServesOnlyItsFiles: under /swagger/ only Swagger UI's page and
+// the files it loads exist, whatever the rest of the URI holds; every other
+// path is a 404 problem, never echo-swagger's 500 for a swag registry this
+// binary does not fill, nor a text/plain 404. /swagger and /swagger/ lead to
+// the page.
+func TestSwaggerUIServesOnlyItsFiles(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+
+	for _, tt := range []struct{ path, mediaType string }{
+		{"/swagger/index.html", "text/html"},
+		{"/swagger/index.html?/doc.json", "text/html"}, // the query is not part of the file's name
+		{"/swagger/index.html?x=1", "text/html"},
+		{"/swagger/swagger-ui.css", "text/css"},
+		{"/swagger/swagger-ui-bundle.js", "application/javascript"},
+		{"/swagger/swagger-ui-standalone-preset.js", "application/javascript"},
+		{"/swagger/favicon-32x32.png", "image/png"},
+		{"/swagger/favicon-16x16.png", "image/png"},
+		{"/swagger/swagger-ui.css?v=1", "text/css"},
+	} {
+		res := a.call(http.MethodGet, tt.path, nil).want(t, http.StatusOK)
+		if mt := mediaType(res.Header.Get("Content-Type")); mt != tt.mediaType || len(res.body) == 0 {
+			t.Errorf("GET %s: got %s with %d bytes, want %s", tt.path, mt, len(res.body), tt.mediaType)
+		}
+	}
+
+	for _, path := range []string{
+		"/swagger/doc.json", "/swagger/doc.yaml", "/swagger/x/doc.json", "/swagger/x/doc.yaml",
+		"/swagger/index.html/doc.json", "/swagger/x/index.html", "/swagger/x/swagger-ui.css",
+		"/swagger/nope.js", "/swagger/index.htm", "/swagger/index.html/", "/swagger//index.html",
+		"/swagger/%69ndex.html", "/swagger/x?/doc.json", "/swagger/x?/index.html",
+	} {
+		res := a.call(http.MethodGet, path, nil).want(t, http.StatusNotFound)
+		if p := res.problem(t); !strings.Contains(p.Detail, "/swagger/index.html") {
+			t.Errorf("GET %s: got detail %q, want it to point at /swagger/index.html", path, p.Detail)
+		}
+	}
+
+	for _, path := range []string{"/swagger", "/swagger/", "/swagger/?x=1"} {
+		res := a.call(http.MethodGet, path, nil, contract.SkipRequestHeader, "redirect").want(t, http.StatusFound)
+		if loc := res.Header.Get("Location"); loc != "/swagger/index.html" {
+			t.Errorf("GET %s: got Location %q, want /swagger/index.html", path, loc)
+		}
 	}
 }

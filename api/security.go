@@ -99,13 +99,14 @@ func security(o Options) []echo.MiddlewareFunc {
 // the OpenAPI document it loads) that a browser must reach before the user
 // can give the token to Swagger UI's Authorize. They show no state. The path
 // is the one echo routes on, and every path under /swagger/ goes to the
-// Swagger UI handler, so no API route can hide behind these.
+// Swagger UI handler (which serves its own files or 404), so no API route
+// can hide behind these.
 func isPublic(r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
 	switch p := echo.GetPath(r); {
-	case p == "/healthz", p == "/openapi.yaml", p == "/":
+	case p == "/healthz", p == "/openapi.yaml", p == "/", p == "/swagger":
 		return true
 	default:
 		return strings.HasPrefix(p, "/swagger/")

@@ -17,12 +17,14 @@ package api
 import (
 	"encoding/json"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	echoSwagger "github.com/swaggo/echo-swagger"
+	swaggerFiles "github.com/swaggo/files/v2"
 
 	"github.com/sockman/sockman/sockets"
 )
@@ -81,6 +83,7 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	e.GET("/healthz", h.health)
 	e.GET("/openapi.yaml", h.openapi)
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/swagger/index.html") })
+	e.GET("/swagger", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/swagger/index.html") })
 	e.GET("/swagger/*", swaggerUI())
 
 	e.POST("/servers", h.createServer)
@@ -122,17 +125,46 @@ func swaggerURL(url string) func(*echoSwagger.Config) {
 	return func(c *echoSwagger.Config) { c.URLs = []string{url} }
 }
 
-// swaggerUI serves Swagger UI's files. The doc.json and doc.yaml that
-// echo-swagger would serve from swag's registry do not exist here (Swagger UI
-// loads /openapi.yaml): they are 404, not echo-swagger's 500.
+// swaggerUI serves Swagger UI under /swagger/: its page, index.html
+// (echo-swagger's template, pointed at /openapi.yaml), and the files of
+// github.com/swaggo/files/v2 that the page loads. Any other path is 404.
+// echo-swagger chooses what to serve by a regular expression over the whole
+// request URI, query included: left to it, /swagger/x/doc.json or
+// /swagger/index.html?/doc.json would read swag's registry, which this
+// binary does not fill (a 500), and an unknown file would be net/http's
+// text/plain 404. So the wrapper decides on the routed path alone, and
+// hands echo-swagger a request URI that holds only the file's name: a query
+// (a cache buster, a stray ?) is ignored, as a static file server does.
 func swaggerUI() echo.HandlerFunc {
 	ui := echoSwagger.EchoWrapHandler(swaggerURL("/openapi.yaml"), echoSwagger.PersistAuthorization(true))
+	files := swaggerUIFiles()
 	return func(c echo.Context) error {
-		if p := c.Param("*"); p == "doc.json" || p == "doc.yaml" {
+		name := c.Param("*")
+		if name == "" {
+			return c.Redirect(http.StatusFound, "/swagger/index.html")
+		}
+		if !files[name] {
 			return echo.ErrNotFound
 		}
+		r := c.Request()
+		r.RequestURI = "/swagger/" + name
+		r.URL.RawQuery = ""
 		return ui(c)
 	}
+}
+
+// swaggerUIFiles returns the names of the files under /swagger/: the page, and
+// every file that github.com/swaggo/files/v2 embeds (the CSS, scripts and
+// icons the page loads, and their source maps).
+func swaggerUIFiles() map[string]bool {
+	files := map[string]bool{"index.html": true}
+	entries, _ := fs.ReadDir(swaggerFiles.FS, ".") // an embedded directory: cannot fail
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			files[e.Name()] = true
+		}
+	}
+	return files
 }
 
 // openapi serves the API description.
