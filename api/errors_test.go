@@ -179,6 +179,9 @@ func notFoundCases() []errorCase {
 
 func conflictAndLimitCases() []errorCase {
 	big := `{"port":0` + strings.Repeat(" ", testMaxBody) + `}`
+	// One object of exactly --max-body bytes, then more: it decodes, and
+	// the limit is only met looking for what follows it.
+	full := `{"port":0` + strings.Repeat(" ", testMaxBody-len(`{"port":0}`)) + `}`
 	return []errorCase{
 		{name: "address in use", req: func(t *testing.T, a *testAPI) *http.Request {
 			srv := a.listen(t)
@@ -194,6 +197,9 @@ func conflictAndLimitCases() []errorCase {
 		{name: "body over max with length", req: postJSON("/servers", big), status: http.StatusRequestEntityTooLarge, detail: "--max-body"},
 		{name: "body over max chunked", req: func(t *testing.T, a *testAPI) *http.Request {
 			return a.newRequest(http.MethodPost, "/servers", io.MultiReader(strings.NewReader(big)), "Content-Type", "application/json")
+		}, status: http.StatusRequestEntityTooLarge, detail: "--max-body"},
+		{name: "body over max after a whole object chunked", req: func(t *testing.T, a *testAPI) *http.Request {
+			return a.newRequest(http.MethodPost, "/servers", io.MultiReader(strings.NewReader(full+"\n\n\n")), "Content-Type", "application/json")
 		}, status: http.StatusRequestEntityTooLarge, detail: "--max-body"},
 		{name: "raw send over max with length", req: onSocket(http.MethodPost, "/sockets/{id}/messages", make([]byte, testMaxBody+1),
 			"Content-Type", "application/octet-stream"), status: http.StatusRequestEntityTooLarge, detail: "--max-body"},

@@ -16,6 +16,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -213,6 +214,11 @@ func decodeJSON(c echo.Context, v any) error {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
+		// A body over the limit right after a whole object is still a
+		// body over the limit: 413, not trailing data.
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return err
+		}
 		return badRequest("the body must hold one JSON object and nothing after it")
 	}
 	return nil
