@@ -44,7 +44,8 @@ func badInputs() []badInput {
 		}
 		add(http.MethodPost, path, "application/xml", "<port>0</port>", http.StatusUnsupportedMediaType)
 		add(http.MethodPost, path, "multipart/form-data; boundary=x", "--x--", http.StatusUnsupportedMediaType)
-		add(http.MethodPost, path, "application/json; charset", "{}", http.StatusUnsupportedMediaType)
+		add(http.MethodPost, path, "application/json x", "{}", http.StatusUnsupportedMediaType)
+		add(http.MethodPost, path, "application/json; charset", "{", http.StatusBadRequest) // the parameter is not used
 		add(http.MethodPost, path, js, `{"data":"`+huge+`"}`, http.StatusRequestEntityTooLarge)
 	}
 

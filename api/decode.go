@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -65,9 +64,13 @@ func jsonValue(v string) string {
 }
 
 // isMediaType reports whether the Content-Type header value names want.
+// Only the media type counts: sockman uses no parameter of it (a JSON body
+// is UTF-8, a raw body is sent byte for byte), so a malformed or repeated
+// parameter (charset without a value) does not turn the body away with a
+// 415 that tells the user to send what they sent.
 func isMediaType(header, want string) bool {
-	mt, _, err := mime.ParseMediaType(header)
-	return err == nil && strings.EqualFold(mt, want)
+	mt, _, _ := strings.Cut(header, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), want)
 }
 
 // queryOf returns the request's query parameters, or a 400 when the query

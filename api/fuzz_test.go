@@ -115,8 +115,8 @@ func FuzzReadPayload(f *testing.F) {
 			wantClientError(t, err, http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)
 			return
 		}
-		mt, _, _ := mime.ParseMediaType(ct)
-		switch strings.ToLower(mt) {
+		mt, _, _ := strings.Cut(ct, ";") // parameters are not used, however written
+		switch strings.ToLower(strings.TrimSpace(mt)) {
 		case echo.MIMEOctetStream, echo.MIMETextPlain:
 			if !bytes.Equal(data, body) {
 				t.Fatalf("raw body %q: got %q to send, want it byte for byte", body, data)

@@ -34,6 +34,12 @@ func TestSendEncodings(t *testing.T) {
 		{"raw text with charset", []byte("plain"), "text/plain; charset=utf-8", []byte("plain")},
 		{"raw octet-stream", binary, "application/octet-stream", binary},
 		{"raw octet-stream chunked", bytes.NewReader(binary), "application/octet-stream", binary},
+		// Only the media type counts: a malformed or repeated parameter
+		// does not make a body something else.
+		{"json with a malformed parameter", []byte(`{"data":"x"}`), "application/json; charset", []byte("x")},
+		{"json with a repeated parameter", []byte(`{"data":"x"}`), "Application/JSON;charset=utf-8;charset=UTF-8 ", []byte("x")},
+		{"raw text with a malformed parameter", []byte("plain"), "text/plain; charset=", []byte("plain")},
+		{"raw octet-stream with a malformed parameter", binary, "application/octet-stream; x", binary},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
