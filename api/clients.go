@@ -24,7 +24,7 @@ import (
 //	@Failure		401		{object}	Problem	"Token missing or wrong"
 //	@Failure		403		{object}	Problem	"Denied by the connect policy; Host not allowed (DNS rebinding guard); a call from a page of another site"
 //	@Failure		413		{object}	Problem	"Body too large"
-//	@Failure		415		{object}	Problem	"Not JSON"
+//	@Failure		415		{object}	Problem	"Not JSON, or compressed (a Content-Encoding other than identity)"
 //	@Failure		502		{object}	Problem	"Refused, unreachable or not resolved"
 //	@Failure		503		{object}	Problem	"--max-sockets or --max-buffer-total reached, or the service is shutting down"
 //	@Failure		504		{object}	Problem	"Connect timed out"

@@ -97,6 +97,23 @@ func onlyQuery(values map[string][]string, names ...string) error {
 	return nil
 }
 
+// uncompressed refuses a body sent with a content coding other than
+// identity: sockman decodes none, and would otherwise send the compressed
+// bytes of a raw body to the peer as they are, or fail to read a JSON one.
+// The answer says, as RFC 9110 asks of a 415 for a content coding, which
+// coding is accepted.
+func uncompressed(c echo.Context) error {
+	for _, v := range c.Request().Header.Values(echo.HeaderContentEncoding) {
+		for coding := range strings.SplitSeq(v, ",") {
+			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
+				c.Response().Header().Set(echo.HeaderAcceptEncoding, "identity")
+				return fmt.Errorf("%w: Content-Encoding %q is not accepted; send the body uncompressed, without Content-Encoding", errUnsupportedMedia, coding)
+			}
+		}
+	}
+	return nil
+}
+
 func errUnsupported(got string, want ...string) error {
 	return fmt.Errorf("%w: Content-Type %q is not accepted here; send %s", errUnsupportedMedia, got, strings.Join(want, " or "))
 }

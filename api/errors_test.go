@@ -213,6 +213,17 @@ func conflictAndLimitCases() []errorCase {
 			status: http.StatusUnsupportedMediaType, detail: "Content-Type", offContract: true},
 		{name: "broadcast XML", req: onServer(http.MethodPost, "/servers/{id}/messages", []byte(`<data>hi</data>`), "Content-Type", "application/xml"),
 			status: http.StatusUnsupportedMediaType, detail: "application/xml", offContract: true},
+		{name: "send gzip raw", req: onSocket(http.MethodPost, "/sockets/{id}/messages", []byte("\x1f\x8b\x08\x00"), "Content-Type", "application/octet-stream", "Content-Encoding", "gzip"),
+			status: http.StatusUnsupportedMediaType, detail: "uncompressed", header: [2]string{"Accept-Encoding", "identity"}},
+		{name: "send gzip JSON", req: onSocket(http.MethodPost, "/sockets/{id}/messages", []byte("\x1f\x8b\x08\x00"), "Content-Type", "application/json", "Content-Encoding", "gzip"),
+			status: http.StatusUnsupportedMediaType, detail: "uncompressed", offContract: true},
+		{name: "send deflate after identity", req: onSocket(http.MethodPost, "/sockets/{id}/messages", []byte("x"), "Content-Type", "text/plain", "Content-Encoding", "identity, deflate"),
+			status: http.StatusUnsupportedMediaType, detail: "uncompressed"},
+		{name: "broadcast br", req: onServer(http.MethodPost, "/servers/{id}/messages", []byte("x"), "Content-Type", "text/plain", "Content-Encoding", "br"),
+			status: http.StatusUnsupportedMediaType, detail: "uncompressed"},
+		{name: "listen gzip", req: func(t *testing.T, a *testAPI) *http.Request {
+			return a.newRequest(http.MethodPost, "/servers", []byte("\x1f\x8b\x08\x00"), "Content-Type", "application/json", "Content-Encoding", "gzip")
+		}, status: http.StatusUnsupportedMediaType, detail: "uncompressed", offContract: true},
 		{name: "listen with text body", req: func(t *testing.T, a *testAPI) *http.Request {
 			return a.newRequest(http.MethodPost, "/servers", []byte(`port=0`), "Content-Type", "text/plain")
 		}, status: http.StatusUnsupportedMediaType, detail: "text/plain", offContract: true},

@@ -44,7 +44,7 @@ const (
 //	@Failure		404		{object}	Problem	"No such socket"
 //	@Failure		409		{object}	Problem	"The socket is closed"
 //	@Failure		413		{object}	Problem	"Body too large"
-//	@Failure		415		{object}	Problem	"Unsupported Content-Type"
+//	@Failure		415		{object}	Problem	"Unsupported Content-Type, or a compressed body (a Content-Encoding other than identity)"
 //	@Failure		503		{object}	Problem	"The service began shutting down while the body was still coming in"
 //	@Failure		504		{object}	Problem	"The peer took no data within the write timeout"
 //	@Security		BearerAuth
@@ -56,6 +56,9 @@ func (h *handlers) send(c echo.Context) error {
 	}
 	var body io.Reader
 	if isRaw(c) {
+		if err := uncompressed(c); err != nil {
+			return err
+		}
 		body = requestBody{c.Request().Body}
 	} else {
 		data, err := readPayload(c)
@@ -107,6 +110,9 @@ func isRaw(c echo.Context) bool {
 func readPayload(c echo.Context) ([]byte, error) {
 	ct := c.Request().Header.Get(echo.HeaderContentType)
 	if isRaw(c) {
+		if err := uncompressed(c); err != nil {
+			return nil, err
+		}
 		return io.ReadAll(requestBody{c.Request().Body})
 	}
 	if ct == "" || !isMediaType(ct, echo.MIMEApplicationJSON) {

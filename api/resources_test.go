@@ -203,3 +203,19 @@ func TestRawSendOverLimitSaysWhatWentOut(t *testing.T) {
 		t.Errorf("after the cut body the peer read %q, want the next send %q", got, "END")
 	}
 }
+
+// TestSendTakesIdentityCoding: Content-Encoding identity is no coding at
+// all; the body goes to the peer as it is.
+func TestSendTakesIdentityCoding(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	s, peer := a.pair(t)
+	a.call(http.MethodPost, "/sockets/"+s.ID+"/messages", []byte("as is"), "Content-Type", "text/plain", "Content-Encoding", "Identity").want(t, http.StatusOK)
+	if got := readPeer(t, peer, 5); string(got) != "as is" {
+		t.Errorf("peer got %q, want %q", got, "as is")
+	}
+	a.call(http.MethodPost, "/sockets/"+s.ID+"/messages", `{"data":"json"}`, "Content-Encoding", "identity").want(t, http.StatusOK)
+	if got := readPeer(t, peer, 4); string(got) != "json" {
+		t.Errorf("peer got %q, want %q", got, "json")
+	}
+}

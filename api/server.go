@@ -208,6 +208,9 @@ func decodeJSON(c echo.Context, v any) error {
 	if ct != "" && !isMediaType(ct, echo.MIMEApplicationJSON) {
 		return errUnsupported(ct, echo.MIMEApplicationJSON)
 	}
+	if err := uncompressed(c); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(c.Request().Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -25,7 +25,7 @@ import (
 //	@Failure		403		{object}	Problem	"Denied by the listen policy; Host not allowed (DNS rebinding guard); a call from a page of another site"
 //	@Failure		409		{object}	Problem	"Address already in use"
 //	@Failure		413		{object}	Problem	"Body too large"
-//	@Failure		415		{object}	Problem	"Not JSON"
+//	@Failure		415		{object}	Problem	"Not JSON, or compressed (a Content-Encoding other than identity)"
 //	@Failure		503		{object}	Problem	"--max-servers reached, or the service is shutting down"
 //	@Security		BearerAuth
 //	@Router			/servers [post]
@@ -146,7 +146,7 @@ func (h *handlers) deleteServer(c echo.Context) error {
 //	@Failure		403		{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404		{object}	Problem	"No such server"
 //	@Failure		413		{object}	Problem	"Body too large"
-//	@Failure		415		{object}	Problem	"Unsupported Content-Type"
+//	@Failure		415		{object}	Problem	"Unsupported Content-Type, or a compressed body (a Content-Encoding other than identity)"
 //	@Security		BearerAuth
 //	@Router			/servers/{id}/messages [post]
 func (h *handlers) broadcast(c echo.Context) error {
