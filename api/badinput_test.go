@@ -124,10 +124,12 @@ func badInputs() []badInput {
 	add(http.MethodGet, "/sockets/sock-999999/messages?after=0", "", "", http.StatusNotFound)
 
 	// Lists and one-resource routes.
-	for _, q := range []string{"kind=server", "state=open", "state=CONNECTED", "foo=bar", "kind=%zz", "kind=client;state=closed", "server_id=%"} {
+	for _, q := range []string{"kind=server", "state=open", "state=CONNECTED", "foo=bar", "kind=%zz", "kind=client;state=closed", "server_id=%",
+		"kind=client&kind=accepted", "kind=", "server_id=", "state", "state=closed&state=connected", "server_id=srv-1&server_id=srv-1"} {
 		add(http.MethodGet, "/sockets?"+q, "", "", http.StatusBadRequest)
 	}
-	for _, q := range []string{"close_sockets=maybe", "close_sockets=2", "close=true", "close_sockets=%zz", "close_sockets=true;x=1"} {
+	for _, q := range []string{"close_sockets=maybe", "close_sockets=2", "close=true", "close_sockets=%zz", "close_sockets=true;x=1",
+		"close_sockets", "close_sockets=", "close_sockets=true&close_sockets=false", "close_sockets=true&close_sockets=true"} {
 		add(http.MethodDelete, "/servers/{srv}?"+q, "", "", http.StatusBadRequest)
 	}
 	for _, path := range []string{"/servers/srv-999999", "/servers/sock-1", "/servers/%20", "/servers/" + long} {

@@ -118,19 +118,35 @@ func errUnsupported(got string, want ...string) error {
 	return fmt.Errorf("%w: Content-Type %q is not accepted here; send %s", errUnsupportedMedia, got, strings.Join(want, " or "))
 }
 
+// queryOne returns the value of an optional query parameter, and whether
+// it was given. A parameter given twice, or given without a value (?name,
+// ?name=), is a 400 whose detail says so: taking the first value, or the
+// empty one as "not given", would do something else than the request says.
+// want describes the values it takes, for that detail.
+func queryOne(values map[string][]string, name, want string) (string, bool, error) {
+	v, ok := values[name]
+	switch {
+	case !ok:
+		return "", false, nil
+	case len(v) != 1:
+		return "", false, badRequest("query parameter %s is given %d times; give it once", name, len(v))
+	case v[0] == "":
+		return "", false, badRequest("query parameter %s has no value; give %s, or leave the parameter out", name, want)
+	}
+	return v[0], true, nil
+}
+
 // queryUint parses an optional query parameter holding a whole number from
 // lo to hi.
 func queryUint(values map[string][]string, name string, lo, hi uint64) (uint64, bool, error) {
-	v, ok := values[name]
+	want := fmt.Sprintf("a whole number from %d to %d", lo, hi)
+	v, ok, err := queryOne(values, name, want)
 	if !ok {
-		return 0, false, nil
+		return 0, false, err
 	}
-	if len(v) != 1 {
-		return 0, false, badRequest("query parameter %s is given %d times; give it once", name, len(v))
-	}
-	n, err := strconv.ParseUint(v[0], 10, 64)
+	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil || n < lo || n > hi {
-		return 0, false, badRequest("query parameter %s=%q must be a whole number from %d to %d", name, v[0], lo, hi)
+		return 0, false, badRequest("query parameter %s=%q must be %s", name, v, want)
 	}
 	return n, true, nil
 }

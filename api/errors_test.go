@@ -143,6 +143,15 @@ func badRequestCases() []errorCase {
 		{name: "bad state filter", req: get("/sockets?state=open"), status: bad, detail: `state="open"`, offContract: true},
 		{name: "unknown filter", req: get("/sockets?server=srv-1"), status: bad, detail: `"server"`, offContract: true},
 		{name: "unknown delete option", req: onServer(http.MethodDelete, "/servers/{id}?close_socket=true", nil), status: bad, detail: `"close_socket"`, offContract: true},
+		{name: "close_sockets without a value", req: onServer(http.MethodDelete, "/servers/{id}?close_sockets", nil), status: bad, detail: "close_sockets has no value", offContract: true},
+		{name: "close_sockets given twice", req: onServer(http.MethodDelete, "/servers/{id}?close_sockets=true&close_sockets=false", nil), status: bad, detail: "close_sockets is given 2 times", offContract: true},
+		{name: "kind filter given twice", req: get("/sockets?kind=client&kind=accepted"), status: bad, detail: "kind is given 2 times", offContract: true},
+		{name: "server_id filter given twice", req: get("/sockets?server_id=srv-1&server_id=srv-2"), status: bad, detail: "server_id is given 2 times", offContract: true},
+		{name: "state filter given twice", req: get("/sockets?state=closed&state=closed"), status: bad, detail: "state is given 2 times", offContract: true},
+		{name: "empty kind filter", req: get("/sockets?kind="), status: bad, detail: "kind has no value", offContract: true},
+		{name: "empty server_id filter", req: get("/sockets?server_id"), status: bad, detail: "server_id has no value", offContract: true},
+		{name: "empty state filter", req: get("/sockets?state="), status: bad, detail: "state has no value", offContract: true},
+		{name: "wait given twice", req: onSocket(http.MethodGet, "/sockets/{id}/messages?wait=1s&wait=2s", nil), status: bad, detail: "wait is given 2 times", offContract: true},
 		{name: "bad close_sockets", req: onServer(http.MethodDelete, "/servers/{id}?close_sockets=maybe", nil), status: bad, detail: `close_sockets="maybe"`, offContract: true},
 	}
 }

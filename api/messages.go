@@ -171,7 +171,7 @@ func decodeData(data, encoding string) ([]byte, error) {
 //	@Success		200			{object}	MessageList
 //	@Header			200			{integer}	Sockman-Cursor	"The cursor (octet-stream answers)"
 //	@Header			200			{string}	Sockman-State	"connected or closed, as the state field of a JSON answer (octet-stream answers)"
-//	@Failure		400			{object}	Problem	"Bad after (or one beyond the last message received), limit, max_bytes, wait or encoding; an unknown or repeated query parameter"
+//	@Failure		400			{object}	Problem	"Bad after (or one beyond the last message received), limit, max_bytes, wait or encoding; an unknown, empty or repeated query parameter"
 //	@Failure		401			{object}	Problem	"Token missing or wrong"
 //	@Failure		403			{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404			{object}	Problem	"No such socket"
@@ -260,22 +260,23 @@ func parseReadParams(q map[string][]string, maxWait time.Duration) (readParams, 
 	} else if ok {
 		p.MaxBytes = int(n)
 	}
-	if v, ok := q["wait"]; ok {
-		d, err := time.ParseDuration(v[0])
-		if err != nil || d < 0 || len(v) != 1 {
-			return p, badRequest("wait=%q must be one non-negative Go duration such as 500ms or 5s", v[0])
+	if v, ok, err := queryOne(q, "wait", "a Go duration such as 5s"); err != nil {
+		return p, err
+	} else if ok {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return p, badRequest("wait=%q must be a non-negative Go duration such as 500ms or 5s", v)
 		}
 		p.Wait = min(d, maxWait)
 	}
-	if v, ok := q["encoding"]; ok {
-		switch v[0] {
+	if v, ok, err := queryOne(q, "encoding", "auto, base64 or hex"); err != nil {
+		return p, err
+	} else if ok {
+		switch v {
 		case "auto", "base64", "hex":
-			p.encoding = v[0]
+			p.encoding = v
 		default:
-			return p, badRequest("encoding=%q must be auto, base64 or hex", v[0])
-		}
-		if len(v) != 1 {
-			return p, badRequest("query parameter encoding is given %d times; give it once", len(v))
+			return p, badRequest("encoding=%q must be auto, base64 or hex", v)
 		}
 	}
 	return p, nil

@@ -100,7 +100,7 @@ func (h *handlers) getServer(c echo.Context) error {
 //	@Param			id				path	string	true	"Server id"	example(srv-1)
 //	@Param			close_sockets	query	bool	false	"Close the sockets it accepted too"	default(false)
 //	@Success		204
-//	@Failure		400	{object}	Problem	"close_sockets is not true or false, or an unknown query parameter"
+//	@Failure		400	{object}	Problem	"close_sockets is not true or false, is empty or is repeated, or an unknown query parameter"
 //	@Failure		401	{object}	Problem	"Token missing or wrong"
 //	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404	{object}	Problem	"No such server"
@@ -115,12 +115,12 @@ func (h *handlers) deleteServer(c echo.Context) error {
 		return err
 	}
 	closeSockets := false
-	if v := c.QueryParam("close_sockets"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
+	if v, ok, err := queryOne(q, "close_sockets", "true or false"); err != nil {
+		return err
+	} else if ok {
+		if closeSockets, err = strconv.ParseBool(v); err != nil {
 			return badRequest("close_sockets=%q must be true or false", v)
 		}
-		closeSockets = b
 	}
 	if err := h.reg.DeleteServer(c.Param("id"), closeSockets); err != nil {
 		return err

@@ -19,7 +19,7 @@ import (
 //	@Param			server_id	query		string	false	"Only sockets this server accepted"	example(srv-1)
 //	@Param			state		query		string	false	"Only this state"	Enums(connected, closed)
 //	@Success		200			{object}	SocketList
-//	@Failure		400			{object}	Problem	"Unknown kind or state, or an unknown query parameter"
+//	@Failure		400			{object}	Problem	"Unknown kind or state, a filter that is empty or repeated, or an unknown query parameter"
 //	@Failure		401			{object}	Problem	"Token missing or wrong"
 //	@Failure		403			{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Security		BearerAuth
@@ -32,11 +32,19 @@ func (h *handlers) listSockets(c echo.Context) error {
 	if err := onlyQuery(q, "kind", "server_id", "state"); err != nil {
 		return err
 	}
-	f := sockets.SocketFilter{
-		Kind:     sockets.Kind(c.QueryParam("kind")),
-		ServerID: c.QueryParam("server_id"),
-		State:    c.QueryParam("state"),
+	kind, _, err := queryOne(q, "kind", "accepted or client")
+	if err != nil {
+		return err
 	}
+	serverID, _, err := queryOne(q, "server_id", "a server id such as srv-1")
+	if err != nil {
+		return err
+	}
+	state, _, err := queryOne(q, "state", "connected or closed")
+	if err != nil {
+		return err
+	}
+	f := sockets.SocketFilter{Kind: sockets.Kind(kind), ServerID: serverID, State: state}
 	switch f.Kind {
 	case "", sockets.KindAccepted, sockets.KindClient:
 	default:
