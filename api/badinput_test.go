@@ -115,7 +115,7 @@ func badInputs() []badInput {
 	for _, q := range []string{
 		"after=-1", "after=abc", "after=1.5", "after=99999999999999999999", "after=5", "after=0&after=0", "after=",
 		"after=%2B1", "limit=0", "limit=-5", "limit=100001", "limit=x", "limit=", "max_bytes=0", "max_bytes=67108865",
-		"max_bytes=1e6", "wait=5", "wait=-1s", "wait=forever", "wait=1s&wait=2s", "wait=", "wait=9999999999h",
+		"max_bytes=1e6", "wait=5", "wait=-1s", "wait=forever", "wait=1s&wait=2s", "wait=", "wait=-9999999999h", "wait=9999999999", "wait=9999999999x", "wait=.h",
 		"encoding=utf8", "encoding=HEX", "encoding=base64&encoding=hex", "encoding=", "cursor=1", "After=0",
 		"after=%zz", "wait=1s;after=0", "after=0%", strings.Repeat("limit=1&", 3),
 	} {

@@ -152,6 +152,7 @@ func badRequestCases() []errorCase {
 		{name: "empty server_id filter", req: get("/sockets?server_id"), status: bad, detail: "server_id has no value", offContract: true},
 		{name: "empty state filter", req: get("/sockets?state="), status: bad, detail: "state has no value", offContract: true},
 		{name: "wait given twice", req: onSocket(http.MethodGet, "/sockets/{id}/messages?wait=1s&wait=2s", nil), status: bad, detail: "wait is given 2 times", offContract: true},
+		{name: "negative duration too long for Go", req: onSocket(http.MethodGet, "/sockets/{id}/messages?wait=-5000000h", nil), status: bad, detail: `wait="-5000000h"`},
 		{name: "bad close_sockets", req: onServer(http.MethodDelete, "/servers/{id}?close_sockets=maybe", nil), status: bad, detail: `close_sockets="maybe"`, offContract: true},
 	}
 }

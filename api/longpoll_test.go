@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -122,10 +123,14 @@ func TestLongPollEmptyAtDeadline(t *testing.T) {
 func TestLongPollWaitIsCappedByMaxWait(t *testing.T) {
 	a := newTestAPI(t, withOptions(func(o *Options) { o.MaxWait = 100 * time.Millisecond }))
 	s, _ := a.pair(t)
-	// Without the cap this would outlast the client's timeout and fail.
-	l := a.read(t, s.ID, "?after=0&wait=1h")
-	if len(l.Messages) != 0 || l.Cursor != 0 || l.State != "connected" {
-		t.Fatalf("got %+v, want an empty answer once --max-wait passed", l)
+	// Without the cap these would outlast the client's timeout and fail.
+	// The last ones are longer than a Go duration holds: very long waits
+	// all the same, cut like the others.
+	for _, wait := range []string{"1h", "2562047h", "5000000h", "9223372036854775808ns", "%2B99999999999999999999h", "100000000000h30m"} {
+		l := a.read(t, s.ID, "?after=0&wait="+wait)
+		if len(l.Messages) != 0 || l.Cursor != 0 || l.State != "connected" {
+			t.Fatalf("wait=%s: got %+v, want an empty answer once --max-wait passed", wait, l)
+		}
 	}
 }
 
@@ -206,5 +211,34 @@ func TestOctetStreamReadCarriesState(t *testing.T) {
 	}
 	if string(got) != "abcde" {
 		t.Fatalf("read %q in all, want %q", got, "abcde")
+	}
+}
+
+// TestParseWait: a wait is a non-negative Go duration, cut to --max-wait;
+// one too long for a time.Duration is cut too, while a negative or
+// malformed one is refused however long it is.
+func TestParseWait(t *testing.T) {
+	const maxWait = time.Minute
+	for _, tt := range []struct {
+		wait string
+		want time.Duration // -1: refused
+	}{
+		{"0", 0}, {"0s", 0}, {"500ms", 500 * time.Millisecond}, {"1.5s", 1500 * time.Millisecond}, {".5s", 500 * time.Millisecond},
+		{"1h", maxWait}, {"+5s", 5 * time.Second}, {"1µs", time.Microsecond}, {"1μs", time.Microsecond},
+		{"5000000h", maxWait}, {"2562048h", maxWait}, {"9223372036854775808ns", maxWait}, {"99999999999999999999999h1s", maxWait},
+		{"-1s", -1}, {"-5000000h", -1}, {"5000000", -1}, {"5000000x", -1}, {"h", -1}, {".h", -1}, {"1..5s", -1},
+		{"1e9h", -1}, {"5000000 h", -1}, {"5000000h ", -1}, {"", -1}, {"++1s", -1},
+	} {
+		got, err := parseWait(tt.wait, maxWait)
+		switch {
+		case tt.want < 0 && err == nil:
+			t.Errorf("wait=%q: got %v, want it refused", tt.wait, got)
+		case tt.want < 0:
+			if p := problemFor(err); p.Status != 400 || !strings.Contains(p.Detail, "non-negative Go duration") {
+				t.Errorf("wait=%q: got %d %q, want a 400 that asks for a non-negative Go duration", tt.wait, p.Status, p.Detail)
+			}
+		case err != nil || got != tt.want:
+			t.Errorf("wait=%q: got %v, %v; want %v", tt.wait, got, err, tt.want)
+		}
 	}
 }

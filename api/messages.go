@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -166,7 +167,7 @@ func decodeData(data, encoding string) ([]byte, error) {
 //	@Param			after		query		integer	false	"Acknowledge up to this seq and return later messages"	minimum(0)
 //	@Param			limit		query		integer	false	"Most messages to return (default 1000)"	minimum(1)	maximum(100000)
 //	@Param			max_bytes	query		integer	false	"Most bytes to return (default 16 MiB); one message is returned even if it alone is larger"	minimum(1)	maximum(67108864)
-//	@Param			wait		query		string	false	"Long-poll up to this long (Go duration, e.g. 5s)"	example(5s)
+//	@Param			wait		query		string	false	"Long-poll up to this long (Go duration, e.g. 5s); longer waits, even ones too long for a Go duration, are cut to --max-wait"	example(5s)
 //	@Param			encoding	query		string	false	"How data is written: auto (utf8 where valid, else base64), base64 or hex"	Enums(auto, base64, hex)	default(auto)
 //	@Success		200			{object}	MessageList
 //	@Header			200			{integer}	Sockman-Cursor	"The cursor (octet-stream answers)"
@@ -263,11 +264,9 @@ func parseReadParams(q map[string][]string, maxWait time.Duration) (readParams, 
 	if v, ok, err := queryOne(q, "wait", "a Go duration such as 5s"); err != nil {
 		return p, err
 	} else if ok {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return p, badRequest("wait=%q must be a non-negative Go duration such as 500ms or 5s", v)
+		if p.Wait, err = parseWait(v, maxWait); err != nil {
+			return p, err
 		}
-		p.Wait = min(d, maxWait)
 	}
 	if v, ok, err := queryOne(q, "encoding", "auto, base64 or hex"); err != nil {
 		return p, err
@@ -280,6 +279,24 @@ func parseReadParams(q map[string][]string, maxWait time.Duration) (readParams, 
 		}
 	}
 	return p, nil
+}
+
+// longDuration matches what time.ParseDuration reads, but for a sign other
+// than +: numbers, each with its unit.
+var longDuration = regexp.MustCompile(`^\+?((\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
+// parseWait reads a long poll's wait, cut to maxWait. A well-formed,
+// non-negative duration too long for a time.Duration (about 292 years,
+// 5000000h) is a very long wait: cut like any other, not refused.
+func parseWait(v string, maxWait time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	switch {
+	case err == nil && d >= 0:
+		return min(d, maxWait), nil
+	case err != nil && longDuration.MatchString(v): // only an overflow fails on this syntax
+		return maxWait, nil
+	}
+	return 0, badRequest("wait=%q must be a non-negative Go duration such as 500ms or 5s", v)
 }
 
 // wantsRaw reports whether the Accept header asks for octet-stream.
