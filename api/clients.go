@@ -20,7 +20,7 @@ import (
 //	@Param			client	body		ClientCreate	true	"Where to connect"
 //	@Success		201		{object}	Socket
 //	@Header			201		{string}	Location	"/sockets/{id}"
-//	@Failure		400		{object}	Problem	"Malformed body, bad host, port, timeout or buffer"
+//	@Failure		400		{object}	Problem	"Malformed body, bad host, port, timeout or buffer; a query parameter (this operation takes none)"
 //	@Failure		401		{object}	Problem	"Token missing or wrong"
 //	@Failure		403		{object}	Problem	"Denied by the connect policy; Host not allowed (DNS rebinding guard); a call from a page of another site"
 //	@Failure		413		{object}	Problem	"Body too large"
@@ -31,6 +31,9 @@ import (
 //	@Security		BearerAuth
 //	@Router			/clients [post]
 func (h *handlers) createClient(c echo.Context) error {
+	if _, err := query(c); err != nil {
+		return err
+	}
 	var req ClientCreate
 	if err := decodeJSON(c, &req); err != nil {
 		return err
@@ -62,10 +65,14 @@ func (h *handlers) createClient(c echo.Context) error {
 //	@ID				listClients
 //	@Produce		json
 //	@Success		200	{object}	SocketList
+//	@Failure		400	{object}	Problem	"A query parameter (this operation takes none), or a query string that does not parse"
 //	@Failure		401	{object}	Problem	"Token missing or wrong"
 //	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Security		BearerAuth
 //	@Router			/clients [get]
 func (h *handlers) listClients(c echo.Context) error {
+	if _, err := query(c); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, socketList(h.reg.Sockets(sockets.SocketFilter{Kind: sockets.KindClient})))
 }

@@ -87,14 +87,32 @@ func queryOf(c echo.Context) (url.Values, error) {
 
 // onlyQuery refuses a query parameter not in names: a misspelt filter or
 // option would otherwise be ignored without a word, and the request would do
-// something else than asked (list every socket, keep sockets open).
+// something else than asked (list every socket, keep sockets open, send
+// text meant as hex).
 func onlyQuery(values map[string][]string, names ...string) error {
 	for name := range values {
 		if !slices.Contains(names, name) {
+			if len(names) == 0 {
+				return badRequest("unknown query parameter %q; this endpoint takes no query parameters", name)
+			}
 			return badRequest("unknown query parameter %q; this endpoint takes %s", name, strings.Join(names, ", "))
 		}
 	}
 	return nil
+}
+
+// query returns the request's query parameters: a 400 when the query does
+// not parse (queryOf) or names a parameter not in names (onlyQuery). Every
+// API handler calls it, with the names it takes, before it does anything.
+func query(c echo.Context, names ...string) (url.Values, error) {
+	q, err := queryOf(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := onlyQuery(q, names...); err != nil {
+		return nil, err
+	}
+	return q, nil
 }
 
 // uncompressed refuses a body sent with a content coding other than

@@ -285,3 +285,54 @@ func upstreamCases() []errorCase {
 		}, status: http.StatusGatewayTimeout, detail: "did not answer within"},
 	}
 }
+
+// TestUnknownQueryParameterIsRefused: every API route refuses a query
+// parameter it does not take, rather than ignore it and do something else
+// than asked (list every server, send text that was meant as hex). The
+// liveness and documentation routes ignore a query: probes and browsers
+// add cache busters.
+func TestUnknownQueryParameterIsRefused(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	s, _ := a.pair(t)
+	for _, tt := range []struct {
+		method, path string
+		body         any
+		takes        string // what the detail lists
+	}{
+		{http.MethodPost, "/servers?port=0", `{"port":0}`, "no query parameters"},
+		{http.MethodGet, "/servers?state=failed", nil, "no query parameters"},
+		{http.MethodGet, "/servers/" + s.ServerID + "?verbose=1", nil, "no query parameters"},
+		{http.MethodDelete, "/servers/" + s.ServerID + "?close=true", nil, "close_sockets"},
+		{http.MethodPost, "/servers/" + s.ServerID + "/messages?encoding=hex", `{"data":"00"}`, "no query parameters"},
+		{http.MethodPost, "/clients?timeout_ms=1", `{"host":"127.0.0.1","port":1}`, "no query parameters"},
+		{http.MethodGet, "/clients?state=closed", nil, "no query parameters"},
+		{http.MethodGet, "/sockets?kinds=client", nil, "kind, server_id, state"},
+		{http.MethodGet, "/sockets/" + s.ID + "?x", nil, "no query parameters"},
+		{http.MethodDelete, "/sockets/" + s.ID + "?force=true", nil, "no query parameters"},
+		{http.MethodPost, "/sockets/" + s.ID + "/messages?encoding=hex", `{"data":"00"}`, "no query parameters"},
+		{http.MethodGet, "/sockets/" + s.ID + "/messages?cursor=0", nil, "after, limit, max_bytes, wait and encoding"},
+	} {
+		name, _, _ := strings.Cut(strings.SplitN(tt.path, "?", 2)[1], "=")
+		res := a.call(tt.method, tt.path, tt.body, contract.SkipRequestHeader, "unknown parameter").want(t, http.StatusBadRequest)
+		if p := res.problem(t); !strings.Contains(p.Detail, fmt.Sprintf("%q", name)) || !strings.Contains(p.Detail, tt.takes) {
+			t.Errorf("%s %s: got detail %q, want it to name %q and say it takes %s", tt.method, tt.path, p.Detail, name, tt.takes)
+		}
+	}
+	// Nothing was done: no server, client or send happened, nothing closed.
+	if got := a.socket(t, s.ID); got.BytesSent != 0 || got.State != "connected" {
+		t.Errorf("socket after the refused requests: got %+v, want nothing sent and still connected", got)
+	}
+	var servers ServerList
+	a.call(http.MethodGet, "/servers", nil).want(t, http.StatusOK).decode(t, &servers)
+	if len(servers.Servers) != 1 {
+		t.Errorf("got %d servers, want the fixture's one", len(servers.Servers))
+	}
+	if n := len(a.sockets(t, "")); n != 1 {
+		t.Errorf("got %d sockets, want the fixture's one", n)
+	}
+
+	a.call(http.MethodGet, "/healthz?probe=1", nil, contract.SkipRequestHeader, "cache buster").want(t, http.StatusOK)
+	a.call(http.MethodGet, "/openapi.yaml?v=2", nil).want(t, http.StatusOK)
+	a.call(http.MethodGet, "/?x=1", nil, contract.SkipRequestHeader, "redirect").want(t, http.StatusFound)
+}

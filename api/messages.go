@@ -39,7 +39,7 @@ const (
 //	@Param			id		path		string		true	"Socket id"	example(sock-1)
 //	@Param			message	body		SendRequest	true	"What to send"
 //	@Success		200		{object}	SendResult
-//	@Failure		400		{object}	Problem	"Malformed body or encoding"
+//	@Failure		400		{object}	Problem	"Malformed body or encoding; a query parameter (this operation takes none)"
 //	@Failure		401		{object}	Problem	"Token missing or wrong"
 //	@Failure		403		{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404		{object}	Problem	"No such socket"
@@ -51,6 +51,9 @@ const (
 //	@Security		BearerAuth
 //	@Router			/sockets/{id}/messages [post]
 func (h *handlers) send(c echo.Context) error {
+	if _, err := query(c); err != nil {
+		return err
+	}
 	s, err := h.reg.Socket(c.Param("id"))
 	if err != nil {
 		return err

@@ -20,7 +20,7 @@ import (
 //	@Param			server	body		ServerCreate	true	"What to listen on"
 //	@Success		201		{object}	Server
 //	@Header			201		{string}	Location	"/servers/{id}"
-//	@Failure		400		{object}	Problem	"Malformed body, bad host, port or buffer"
+//	@Failure		400		{object}	Problem	"Malformed body, bad host, port or buffer; a query parameter (this operation takes none)"
 //	@Failure		401		{object}	Problem	"Token missing or wrong"
 //	@Failure		403		{object}	Problem	"Denied by the listen policy; Host not allowed (DNS rebinding guard); a call from a page of another site"
 //	@Failure		409		{object}	Problem	"Address already in use"
@@ -30,6 +30,9 @@ import (
 //	@Security		BearerAuth
 //	@Router			/servers [post]
 func (h *handlers) createServer(c echo.Context) error {
+	if _, err := query(c); err != nil {
+		return err
+	}
 	var req ServerCreate
 	if err := decodeJSON(c, &req); err != nil {
 		return err
@@ -56,11 +59,15 @@ func (h *handlers) createServer(c echo.Context) error {
 //	@ID				listServers
 //	@Produce		json
 //	@Success		200	{object}	ServerList
+//	@Failure		400	{object}	Problem	"A query parameter (this operation takes none), or a query string that does not parse"
 //	@Failure		401	{object}	Problem	"Token missing or wrong"
 //	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Security		BearerAuth
 //	@Router			/servers [get]
 func (h *handlers) listServers(c echo.Context) error {
+	if _, err := query(c); err != nil {
+		return err
+	}
 	list := h.reg.Servers()
 	out := ServerList{Servers: make([]Server, 0, len(list))}
 	for _, s := range list {
@@ -78,12 +85,16 @@ func (h *handlers) listServers(c echo.Context) error {
 //	@Produce		json
 //	@Param			id	path		string	true	"Server id"	example(srv-1)
 //	@Success		200	{object}	Server
+//	@Failure		400	{object}	Problem	"A query parameter (this operation takes none), or a query string that does not parse"
 //	@Failure		401	{object}	Problem	"Token missing or wrong"
 //	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404	{object}	Problem	"No such server"
 //	@Security		BearerAuth
 //	@Router			/servers/{id} [get]
 func (h *handlers) getServer(c echo.Context) error {
+	if _, err := query(c); err != nil {
+		return err
+	}
 	srv, err := h.reg.Server(c.Param("id"))
 	if err != nil {
 		return err
@@ -107,11 +118,8 @@ func (h *handlers) getServer(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/servers/{id} [delete]
 func (h *handlers) deleteServer(c echo.Context) error {
-	q, err := queryOf(c)
+	q, err := query(c, "close_sockets")
 	if err != nil {
-		return err
-	}
-	if err := onlyQuery(q, "close_sockets"); err != nil {
 		return err
 	}
 	closeSockets := false
@@ -141,7 +149,7 @@ func (h *handlers) deleteServer(c echo.Context) error {
 //	@Param			id		path		string		true	"Server id"	example(srv-1)
 //	@Param			message	body		SendRequest	true	"What to send"
 //	@Success		200		{object}	BroadcastResult
-//	@Failure		400		{object}	Problem	"Malformed body or encoding"
+//	@Failure		400		{object}	Problem	"Malformed body or encoding; a query parameter (this operation takes none)"
 //	@Failure		401		{object}	Problem	"Token missing or wrong"
 //	@Failure		403		{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404		{object}	Problem	"No such server"
@@ -150,6 +158,9 @@ func (h *handlers) deleteServer(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/servers/{id}/messages [post]
 func (h *handlers) broadcast(c echo.Context) error {
+	if _, err := query(c); err != nil {
+		return err
+	}
 	data, err := readPayload(c)
 	if err != nil {
 		return err

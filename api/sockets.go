@@ -25,11 +25,8 @@ import (
 //	@Security		BearerAuth
 //	@Router			/sockets [get]
 func (h *handlers) listSockets(c echo.Context) error {
-	q, err := queryOf(c)
+	q, err := query(c, "kind", "server_id", "state")
 	if err != nil {
-		return err
-	}
-	if err := onlyQuery(q, "kind", "server_id", "state"); err != nil {
 		return err
 	}
 	kind, _, err := queryOne(q, "kind", "accepted or client")
@@ -75,12 +72,16 @@ func socketList(list []*sockets.Socket) SocketList {
 //	@Produce		json
 //	@Param			id	path		string	true	"Socket id"	example(sock-1)
 //	@Success		200	{object}	Socket
+//	@Failure		400	{object}	Problem	"A query parameter (this operation takes none), or a query string that does not parse"
 //	@Failure		401	{object}	Problem	"Token missing or wrong"
 //	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404	{object}	Problem	"No such socket"
 //	@Security		BearerAuth
 //	@Router			/sockets/{id} [get]
 func (h *handlers) getSocket(c echo.Context) error {
+	if _, err := query(c); err != nil {
+		return err
+	}
 	s, err := h.reg.Socket(c.Param("id"))
 	if err != nil {
 		return err
@@ -96,12 +97,16 @@ func (h *handlers) getSocket(c echo.Context) error {
 //	@ID				deleteSocket
 //	@Param			id	path	string	true	"Socket id"	example(sock-1)
 //	@Success		204
+//	@Failure		400	{object}	Problem	"A query parameter (this operation takes none), or a query string that does not parse"
 //	@Failure		401	{object}	Problem	"Token missing or wrong"
 //	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404	{object}	Problem	"No such socket"
 //	@Security		BearerAuth
 //	@Router			/sockets/{id} [delete]
 func (h *handlers) deleteSocket(c echo.Context) error {
+	if _, err := query(c); err != nil {
+		return err
+	}
 	if err := h.reg.DeleteSocket(c.Param("id")); err != nil {
 		return err
 	}
