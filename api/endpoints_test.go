@@ -223,3 +223,47 @@ func TestSwaggerUIServesOnlyItsFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadOnGetRoutes: every GET route answers HEAD as GET with no body,
+// but the read, which can acknowledge data: HEAD there is 405.
+func TestHeadOnGetRoutes(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	s, peer := a.pair(t)
+	writePeer(t, peer, []byte("kept"))
+	waitFor(t, testTimeout, func() bool { return a.socket(t, s.ID).BufferedMessages == 1 })
+
+	for _, tt := range []struct {
+		path      string
+		status    int
+		mediaType string
+	}{
+		{"/healthz", http.StatusOK, "application/json"},
+		{"/openapi.yaml", http.StatusOK, "application/yaml"},
+		{"/", http.StatusFound, ""},
+		{"/swagger", http.StatusFound, ""},
+		{"/swagger/index.html", http.StatusOK, "text/html"},
+		{"/swagger/swagger-ui.css", http.StatusOK, "text/css"},
+		{"/servers", http.StatusOK, "application/json"},
+		{"/servers/" + s.ServerID, http.StatusOK, "application/json"},
+		{"/clients", http.StatusOK, "application/json"},
+		{"/sockets?kind=accepted", http.StatusOK, "application/json"},
+		{"/sockets/" + s.ID, http.StatusOK, "application/json"},
+		{"/servers/srv-999", http.StatusNotFound, "application/problem+json"},
+		{"/sockets?kind=server", http.StatusBadRequest, "application/problem+json"},
+		{"/swagger/x/doc.json", http.StatusNotFound, "application/problem+json"},
+	} {
+		res := a.call(http.MethodHead, tt.path, nil, contract.SkipRequestHeader, "HEAD is GET without a body").want(t, tt.status)
+		if mt := mediaType(res.Header.Get("Content-Type")); mt != tt.mediaType || len(res.body) != 0 {
+			t.Errorf("HEAD %s: got %s with %d body bytes, want %s and no body", tt.path, mt, len(res.body), tt.mediaType)
+		}
+	}
+
+	res := a.call(http.MethodHead, "/sockets/"+s.ID+"/messages?after=1", nil, contract.SkipRequestHeader, "not allowed").want(t, http.StatusMethodNotAllowed)
+	if allow := res.Header.Get("Allow"); strings.Contains(allow, http.MethodHead) || !strings.Contains(allow, http.MethodGet) {
+		t.Errorf("HEAD /sockets/%s/messages: got Allow %q, want GET and POST without HEAD", s.ID, allow)
+	}
+	if got := a.socket(t, s.ID); got.BufferedMessages != 1 {
+		t.Errorf("after HEAD on the read: got %d messages buffered, want the one still held", got.BufferedMessages)
+	}
+}

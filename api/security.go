@@ -84,6 +84,7 @@ func security(o Options) []echo.MiddlewareFunc {
 	if len(o.CORSOrigins) > 0 {
 		mws = append(mws, middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:  o.CORSOrigins,
+			AllowMethods:  apiMethods,
 			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderAccept},
 			ExposeHeaders: []string{echo.HeaderLocation, "Sockman-Cursor", "Sockman-State", "WWW-Authenticate"},
 		}))

@@ -384,3 +384,13 @@ func TestSecurityProblems(t *testing.T) {
 		t.Errorf("WWW-Authenticate: got %q, want Bearer", got)
 	}
 }
+
+// A CORS preflight advertises the methods the API serves, and only those.
+func TestCORSPreflightMethods(t *testing.T) {
+	h := routerFor(t, Options{CORSOrigins: []string{"http://app.test"}})
+	rec := serveRecorded(h, http.MethodOptions, "/servers", "127.0.0.1",
+		"Origin", "http://app.test", "Access-Control-Request-Method", "POST")
+	if got := rec.Header().Get("Access-Control-Allow-Methods"); got != "GET,HEAD,POST,DELETE" {
+		t.Errorf("preflight Access-Control-Allow-Methods: got %q, want GET,HEAD,POST,DELETE", got)
+	}
+}

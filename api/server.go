@@ -6,6 +6,7 @@
 //	@version					1.0
 //	@description				Open TCP listening servers and client connections on demand, read what every connection received (cursor, acknowledgement, long poll), send to any connection, and close them.
 //	@description				Errors are RFC 9457 problem+json.
+//	@description				Every GET operation but read (GET /sockets/{id}/messages, which can acknowledge data) answers HEAD too.
 //	@license.name				MIT
 //	@BasePath					/
 //	@securityDefinitions.apikey	BearerAuth
@@ -81,28 +82,37 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	e.Pre(security(o)...)
 	e.Use(bodyLimit(o.MaxBody))
 
-	e.GET("/healthz", h.health)
-	e.GET("/openapi.yaml", h.openapi)
-	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/swagger/index.html") })
-	e.GET("/swagger", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/swagger/index.html") })
-	e.GET("/swagger/*", swaggerUI())
+	// GET routes answer HEAD too (net/http drops the body of a HEAD
+	// answer), but the read: a read with ?after= acknowledges data, and a
+	// HEAD is not expected to change anything.
+	get := func(path string, h echo.HandlerFunc) { e.Match([]string{http.MethodGet, http.MethodHead}, path, h) }
+	toSwaggerUI := func(c echo.Context) error { return c.Redirect(http.StatusFound, "/swagger/index.html") }
+
+	get("/healthz", h.health)
+	get("/openapi.yaml", h.openapi)
+	get("/", toSwaggerUI)
+	get("/swagger", toSwaggerUI)
+	get("/swagger/*", swaggerUI())
 
 	e.POST("/servers", h.createServer)
-	e.GET("/servers", h.listServers)
-	e.GET("/servers/:id", h.getServer)
+	get("/servers", h.listServers)
+	get("/servers/:id", h.getServer)
 	e.DELETE("/servers/:id", h.deleteServer)
 	e.POST("/servers/:id/messages", h.broadcast)
 
 	e.POST("/clients", h.createClient)
-	e.GET("/clients", h.listClients)
+	get("/clients", h.listClients)
 
-	e.GET("/sockets", h.listSockets)
-	e.GET("/sockets/:id", h.getSocket)
+	get("/sockets", h.listSockets)
+	get("/sockets/:id", h.getSocket)
 	e.DELETE("/sockets/:id", h.deleteSocket)
 	e.POST("/sockets/:id/messages", h.send)
 	e.GET("/sockets/:id/messages", h.read)
 	return e
 }
+
+// apiMethods are the methods the routes above take, for CORS preflights.
+var apiMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete}
 
 // health answers liveness probes.
 //
@@ -150,6 +160,13 @@ func swaggerUI() echo.HandlerFunc {
 		r := c.Request()
 		r.RequestURI = "/swagger/" + name
 		r.URL.RawQuery = ""
+		if r.Method == http.MethodHead {
+			// echo-swagger serves GET only. Hand it a GET: the server
+			// still drops the body, as it answers the HEAD it received.
+			g := *r
+			g.Method = http.MethodGet
+			c.SetRequest(&g)
+		}
 		return ui(c)
 	}
 }
