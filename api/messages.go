@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -161,7 +160,7 @@ func decodeData(data, encoding string) ([]byte, error) {
 //	@Summary		Read what a socket received
 //	@Description	Returns messages with seq > after, oldest first, and acknowledges (frees) every message with seq <= after. Without after it returns from the oldest message still held and frees nothing. The same request repeated returns the same messages, so a lost response is retried with the same after. cursor is the seq of the last message returned (or the after given when none): pass it as after next time.
 //	@Description	With wait (a Go duration such as 5s, capped by --max-wait) it long-polls: when nothing is there it answers as soon as a message arrives or the socket closes, or empty when the time is up.
-//	@Description	With Accept: application/octet-stream the answer is the bytes of the selected messages, concatenated; the cursor is in the Sockman-Cursor header and the state in Sockman-State (closed with an empty body: the stream has ended).
+//	@Description	When the Accept header prefers application/octet-stream to JSON (its q is above 0 and above application/json's, or equal and listed first) the answer is the bytes of the selected messages, concatenated; the cursor is in the Sockman-Cursor header and the state in Sockman-State (closed with an empty body: the stream has ended).
 //	@Tags			sockets
 //	@ID				read
 //	@Produce		json
@@ -202,7 +201,7 @@ func (h *handlers) read(c echo.Context) error {
 	// the messages (when they are acknowledged).
 	defer sel.Release()
 	w := c.Response()
-	if wantsRaw(c.Request().Header.Get(echo.HeaderAccept)) {
+	if wantsRaw(c.Request().Header) {
 		size := 0
 		for _, m := range sel.Messages {
 			size += len(m.Data)
@@ -300,9 +299,4 @@ func parseWait(v string, maxWait time.Duration) (time.Duration, error) {
 		return maxWait, nil
 	}
 	return 0, badRequest("wait=%q must be a non-negative Go duration such as 500ms or 5s", v)
-}
-
-// wantsRaw reports whether the Accept header asks for octet-stream.
-func wantsRaw(accept string) bool {
-	return strings.Contains(accept, echo.MIMEOctetStream)
 }
