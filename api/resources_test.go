@@ -219,3 +219,22 @@ func TestSendTakesIdentityCoding(t *testing.T) {
 		t.Errorf("peer got %q, want %q", got, "json")
 	}
 }
+
+// TestZeroMeansDefault: buffer_bytes and timeout_ms of 0 ask for the
+// default, as leaving them out does, and openapi.yaml says so (the harness
+// checks each request against it).
+func TestZeroMeansDefault(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	var srv Server
+	a.call(http.MethodPost, "/servers", `{"port":0,"buffer_bytes":0}`).want(t, http.StatusCreated).decode(t, &srv)
+	if srv.BufferBytes != testBufferBytes {
+		t.Errorf("POST /servers with buffer_bytes 0: got buffer_bytes %d, want the default %d", srv.BufferBytes, testBufferBytes)
+	}
+	host, port := splitAddr(t, srv.Address)
+	var s Socket
+	a.call(http.MethodPost, "/clients", fmt.Sprintf(`{"host":%q,"port":%d,"timeout_ms":0,"buffer_bytes":0}`, host, port)).want(t, http.StatusCreated).decode(t, &s)
+	if s.BufferBytes != testBufferBytes || s.State != "connected" {
+		t.Errorf("POST /clients with timeout_ms and buffer_bytes 0: got %+v, want connected with the default buffer %d", s, testBufferBytes)
+	}
+}

@@ -16,8 +16,8 @@ type ServerCreate struct {
 	Host string `json:"host,omitempty" example:"127.0.0.1"`
 	// Port to bind; 0 asks for an ephemeral port (the bound one is in the answer).
 	Port *int `json:"port" example:"9988" minimum:"0" maximum:"65535" validate:"required"`
-	// Buffer of each accepted socket, in bytes; default --buffer-bytes.
-	BufferBytes int `json:"buffer_bytes,omitempty" example:"4194304" minimum:"1"`
+	// Buffer of each accepted socket, in bytes; 0 or absent: --buffer-bytes.
+	BufferBytes int `json:"buffer_bytes,omitempty" example:"4194304" minimum:"0"`
 	// What a socket does when its buffer is full: block stops reading (TCP slows the peer), drop_oldest drops and counts.
 	Overflow string `json:"overflow,omitempty" enums:"block,drop_oldest" example:"block"`
 } // @name ServerCreate
@@ -58,10 +58,10 @@ type ClientCreate struct {
 	Host string `json:"host" example:"127.0.0.1" validate:"required"`
 	// Port to connect to.
 	Port *int `json:"port" example:"9988" minimum:"1" maximum:"65535" validate:"required"`
-	// Connect timeout in milliseconds; default 5000.
-	TimeoutMS int `json:"timeout_ms,omitempty" example:"5000" minimum:"1"`
-	// Receive buffer in bytes; default --buffer-bytes.
-	BufferBytes int `json:"buffer_bytes,omitempty" example:"4194304" minimum:"1"`
+	// Connect timeout in milliseconds; 0 or absent: --connect-timeout (5 s by default).
+	TimeoutMS int `json:"timeout_ms,omitempty" example:"5000" minimum:"0"`
+	// Receive buffer in bytes; 0 or absent: --buffer-bytes.
+	BufferBytes int `json:"buffer_bytes,omitempty" example:"4194304" minimum:"0"`
 	// What the socket does when its buffer is full.
 	Overflow string `json:"overflow,omitempty" enums:"block,drop_oldest" example:"block"`
 } // @name ClientCreate
