@@ -47,6 +47,11 @@ func badInputs() []badInput {
 		add(http.MethodPost, path, "application/json x", "{}", http.StatusUnsupportedMediaType)
 		add(http.MethodPost, path, "application/json; charset", "{", http.StatusBadRequest) // the parameter is not used
 		add(http.MethodPost, path, js, `{"data":"`+huge+`"}`, http.StatusRequestEntityTooLarge)
+		// What encoding/json would take by changing it: invalid UTF-8 and
+		// lone surrogates (read as U+FFFD) and a member named twice.
+		for _, body := range []string{"{\"data\":\"a\xffb\"}", `{"data":"\ud800"}`, `{"data":"\udc00x"}`, `{"data":"\ud83dx\ude00"}`, `{"data":"a","data":"b"}`, "{\"port\":0,\"host\":\"\xc3\"}"} {
+			add(http.MethodPost, path, js, body, http.StatusBadRequest)
+		}
 	}
 
 	// POST /servers

@@ -29,6 +29,7 @@ func TestSendEncodings(t *testing.T) {
 		{"json hex", SendRequest{Data: "000102feff0a8022", Encoding: "hex"}, "", binary},
 		{"json hex upper case", SendRequest{Data: "000102FEFF0A8022", Encoding: "hex"}, "", binary},
 		{"json empty data", SendRequest{Data: ""}, "", nil},
+		{"json escaped surrogate pair", `{"data":"\ud83d\ude00 \u00e9"}`, "", []byte("\U0001F600 é")},
 		{"json with charset", []byte(`{"data":"x"}`), "application/json; charset=utf-8", []byte("x")},
 		{"raw text", []byte("plain text\r\n"), "text/plain", []byte("plain text\r\n")},
 		{"raw text with charset", []byte("plain"), "text/plain; charset=utf-8", []byte("plain")},

@@ -16,14 +16,17 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/labstack/echo/v4"
 	echoSwagger "github.com/swaggo/echo-swagger"
 	swaggerFiles "github.com/swaggo/files/v2"
@@ -228,20 +231,42 @@ func decodeJSON(c echo.Context, v any) error {
 	if err := uncompressed(c); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(c.Request().Body)
+	// The whole body first (it is bounded by --max-body: over it is 413,
+	// also when the excess comes after a whole object), then two passes.
+	body, err := io.ReadAll(requestBody{c.Request().Body})
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		// A body over the limit right after a whole object is still a
-		// body over the limit: 413, not trailing data.
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return err
-		}
 		return badRequest("the body must hold one JSON object and nothing after it")
 	}
-	return nil
+	return strictJSON(body)
+}
+
+// strictJSON refuses the JSON that encoding/json takes by changing it:
+// invalid UTF-8 and lone UTF-16 surrogates (\ud800), which it decodes as
+// U+FFFD, so that a send would put other bytes on the wire than the body
+// holds; and a member named twice, of which it keeps the last without a
+// word. jsontext (the encoding/json/v2 text layer) checks both, as RFC
+// 8259 and RFC 7493 ask.
+func strictJSON(body []byte) error {
+	err := jsontext.NewDecoder(bytes.NewReader(body)).SkipValue()
+	if err == nil {
+		return nil
+	}
+	why := strings.TrimPrefix(err.Error(), "jsontext: ")
+	if errors.Is(err, jsontext.ErrDuplicateName) {
+		return badRequest("the body names a member twice (%s); give each once", why)
+	}
+	if se, ok := errors.AsType[*jsontext.SyntacticError](err); ok && se.JSONPointer == "/data" {
+		return badRequest("the body is not valid JSON text (%s): JSON strings are UTF-8 and cannot hold other bytes; send those with \"encoding\":\"base64\" or \"hex\", or as a raw application/octet-stream body", why)
+	}
+	return badRequest("the body is not valid JSON text (%s): JSON is UTF-8, and a \\u escape of a UTF-16 surrogate needs its pair", why)
 }
 
 func jsonEncode(w io.Writer, v any) error {
