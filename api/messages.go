@@ -170,7 +170,7 @@ func decodeData(data, encoding string) ([]byte, error) {
 //	@Param			limit		query		integer	false	"Most messages to return (default 1000)"	minimum(1)	maximum(100000)
 //	@Param			max_bytes	query		integer	false	"Most bytes to return (default 16 MiB); one message is returned even if it alone is larger"	minimum(1)	maximum(67108864)
 //	@Param			wait		query		string	false	"Long-poll up to this long (Go duration, e.g. 5s); longer waits, even ones too long for a Go duration, are cut to --max-wait"	example(5s)
-//	@Param			encoding	query		string	false	"How data is written: auto (utf8 where valid, else base64), base64 or hex"	Enums(auto, base64, hex)	default(auto)
+//	@Param			encoding	query		string	false	"How data is written in a JSON answer: auto (utf8 where valid, else base64), base64 or hex (an octet-stream answer is the bytes themselves)"	Enums(auto, base64, hex)	default(auto)
 //	@Success		200			{object}	MessageList
 //	@Header			200			{integer}	Sockman-Cursor	"The cursor (octet-stream answers)"
 //	@Header			200			{string}	Sockman-State	"connected or closed, as the state field of a JSON answer (octet-stream answers)"
