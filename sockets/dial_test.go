@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockman/sockman/internal/fakedns"
 	"github.com/sockman/sockman/internal/testnet"
 )
 
@@ -108,5 +109,52 @@ func TestDialInvalidOptionsAreInvalid(t *testing.T) {
 	}
 	if got := len(r.Sockets(SocketFilter{})); got != 0 {
 		t.Fatalf("sockets after invalid dials: got %d, want 0", got)
+	}
+}
+
+// A connect whose request ends while it is under way (the client went away,
+// the service is shutting down) is the cancellation, which the API answers
+// 503, not a failure of the target: neither while connecting nor while the
+// name is looked up. Nothing is registered and the slot comes back.
+func TestDialCancelledIsNotConnectFailed(t *testing.T) {
+	dns := fakedns.Start(t)
+	dns.Drop("unanswered.test") // the lookup waits until cancelled
+	for name, tc := range map[string]struct {
+		o        DialOptions
+		underWay func() bool
+	}{
+		// The dial has reserved its slot; its SYN goes to a listener that
+		// drops it.
+		"connecting": {DialOptions{Host: "127.0.0.1", Port: testnet.UnansweredPort(t), Timeout: guard}, func() bool { return true }},
+		// The lookup reached the name server, which does not answer.
+		"resolving": {DialOptions{Host: "unanswered.test", Port: 80, Timeout: guard}, func() bool { return dns.Queries("unanswered.test") > 0 }},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newTestRegistry(t, Config{Resolver: dns.Resolver(), MaxDialTimeout: guard})
+			o := tc.o
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() {
+				_, err := r.Dial(ctx, o)
+				errc <- err
+			}()
+			waitFor(t, guard, func() bool {
+				r.mu.Lock()
+				reserved := r.open == 1
+				r.mu.Unlock()
+				return reserved && tc.underWay()
+			})
+			cancel()
+			err := <-errc
+			if !errors.Is(err, context.Canceled) || errors.Is(err, ErrConnectFailed) || errors.Is(err, ErrConnectTimeout) {
+				t.Fatalf("Dial cancelled while %s: got %v, want context.Canceled and no connect failure", name, err)
+			}
+			r.mu.Lock()
+			open := r.open
+			r.mu.Unlock()
+			if open != 0 || len(r.Sockets(SocketFilter{})) != 0 {
+				t.Fatalf("after the cancelled dial: %d open slots, %d sockets; want 0, 0", open, len(r.Sockets(SocketFilter{})))
+			}
+		})
 	}
 }

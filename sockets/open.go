@@ -270,12 +270,31 @@ func (r *Registry) Dial(ctx context.Context, o DialOptions) (*Socket, error) {
 		r.mu.Unlock()
 		return nil, dialError(addr, timeout, ctx, err)
 	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// Nobody is left to learn the socket's id: registered, it would
+		// hold a --max-sockets slot until someone found and deleted it.
+		conn.Close()
+		r.mu.Lock()
+		r.open--
+		r.mu.Unlock()
+		return nil, cancelledDial(addr, ctx)
+	}
 	return r.register(conn.(*net.TCPConn), KindClient, nil, bufBytes, ov, true)
+}
+
+// cancelledDial is the error of a connect whose request ended first: the
+// client went away, or the service is shutting down. It wraps the cause
+// (context.Canceled), not ErrConnectFailed: the target is not to blame.
+func cancelledDial(addr string, ctx context.Context) error {
+	return fmt.Errorf("the connect to %s was cancelled (the client went away, or the service is shutting down): %w", addr, context.Cause(ctx))
 }
 
 func dialError(addr string, timeout time.Duration, ctx context.Context, err error) error {
 	var dnsErr *net.DNSError
 	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		// Checked first: a cancelled lookup is a DNSError too.
+		return cancelledDial(addr, ctx)
 	case errors.Is(err, ErrForbidden):
 		return unwrapPolicy(err)
 	case errors.As(err, &dnsErr) && !dnsErr.IsTimeout:
