@@ -26,7 +26,7 @@ import (
 //	@Failure		413		{object}	Problem	"Body too large"
 //	@Failure		415		{object}	Problem	"Not JSON, or compressed (a Content-Encoding other than identity)"
 //	@Failure		502		{object}	Problem	"Refused, unreachable or not resolved"
-//	@Failure		503		{object}	Problem	"--max-sockets or --max-buffer-total reached, or the service is shutting down"
+//	@Failure		503		{object}	Problem	"--max-sockets or --max-buffer-total reached, or the service is shutting down (also when it began while the connect was under way)"
 //	@Failure		504		{object}	Problem	"Connect timed out"
 //	@Security		BearerAuth
 //	@Router			/clients [post]

@@ -155,6 +155,7 @@ func (h *handlers) deleteServer(c echo.Context) error {
 //	@Failure		404		{object}	Problem	"No such server"
 //	@Failure		413		{object}	Problem	"Body too large"
 //	@Failure		415		{object}	Problem	"Unsupported Content-Type, or a compressed body (a Content-Encoding other than identity)"
+//	@Failure		503		{object}	Problem	"The service began shutting down while the broadcast was in flight (the detail says how far it got)"
 //	@Security		BearerAuth
 //	@Router			/servers/{id}/messages [post]
 func (h *handlers) broadcast(c echo.Context) error {

@@ -1,7 +1,6 @@
 package sockets
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -331,6 +330,10 @@ func (r *Registry) DeleteServer(id string, closeSockets bool) error {
 
 // Broadcast sends data to every connected socket of the server, all at once,
 // and returns how many sockets took all of it and the bytes written in all.
+// Every socket writes from data itself (SendBytes): a broadcast costs a
+// goroutine per socket, not a buffer. When ctx ends first (the client went
+// away, the service shuts down) it returns the counts so far with an error
+// wrapping the cause.
 func (r *Registry) Broadcast(ctx context.Context, id string, data []byte) (sockets int, sent int64, err error) {
 	srv, err := r.Server(id)
 	if err != nil {
@@ -346,7 +349,7 @@ func (r *Registry) Broadcast(ctx context.Context, id string, data []byte) (socke
 			continue
 		}
 		wg.Go(func() {
-			n, err := s.Send(ctx, bytes.NewReader(data))
+			n, err := s.SendBytes(ctx, data)
 			mu.Lock()
 			defer mu.Unlock()
 			sent += n
@@ -356,6 +359,9 @@ func (r *Registry) Broadcast(ctx context.Context, id string, data []byte) (socke
 		})
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		return sockets, sent, fmt.Errorf("the broadcast was cancelled: %d sockets took it whole, %d bytes were sent in all: %w", sockets, sent, context.Cause(ctx))
+	}
 	return sockets, sent, nil
 }
 

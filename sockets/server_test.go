@@ -1,10 +1,12 @@
 package sockets
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -208,5 +210,63 @@ func TestBroadcastReachesEveryConnectedSocket(t *testing.T) {
 	}
 	if _, _, err := r.Broadcast(context.Background(), "srv-"+strconv.Itoa(99), msg); !errors.Is(err, ErrServerNotFound) {
 		t.Fatalf("Broadcast to an unknown server: got %v, want %v", err, ErrServerNotFound)
+	}
+}
+
+// A broadcast writes every socket straight from the message: it holds no
+// copy buffer per socket (256 KiB each) while slow peers keep it waiting.
+// 64 peers that never read hold it with the message half sent; the heap
+// must not grow by a buffer per socket meanwhile.
+func TestBroadcastHoldsNoBufferPerSocket(t *testing.T) {
+	const peers = 64
+	r := newTestRegistry(t, Config{WriteTimeout: guard})
+	srv := listen(t, r, ListenOptions{})
+	var conns []*net.TCPConn
+	for range peers {
+		c := dialPeer(t, srv.addr)
+		c.SetReadBuffer(4096) // and it never reads
+		s := acceptedSocket(t, r, srv, c)
+		s.conn.SetWriteBuffer(4096)
+		conns = append(conns, c)
+	}
+	data := bytes.Repeat([]byte("x"), 1<<20)
+	var before, during runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := r.Broadcast(context.Background(), srv.Info().ID, data)
+		done <- err
+	}()
+	// Every socket's send is blocked on its peer.
+	stacks := make([]byte, 16<<20)
+	waitFor(t, guard, func() bool {
+		n := runtime.Stack(stacks, true)
+		return bytes.Count(stacks[:n], []byte("sockets.(*Socket).write(")) == peers
+	})
+	runtime.GC()
+	runtime.ReadMemStats(&during)
+	grew := int64(during.HeapAlloc) - int64(before.HeapAlloc)
+	for _, c := range conns {
+		c.Close() // the sends end; the broadcast returns
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Broadcast: got %v, want nil", err)
+	}
+	if grew > 4<<20 {
+		t.Fatalf("heap while a 1 MiB broadcast waits on %d peers: grew %d KiB, want it not to grow with the sockets (a buffer each would be %d KiB)", peers, grew>>10, peers*readSize>>10)
+	}
+}
+
+// A broadcast whose request ends (the client went away, the service shuts
+// down) says so, with what it got done, instead of reporting success.
+func TestBroadcastCancelledSaysSo(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	srv, _, _ := connectPair(t, r, ListenOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	n, sent, err := r.Broadcast(ctx, srv.Info().ID, []byte("late"))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Broadcast with its request ended: got %d sockets, %d bytes, %v; want context.Canceled", n, sent, err)
 	}
 }

@@ -228,17 +228,49 @@ func (s *Socket) Closed() bool {
 // taking data does not. A closed socket or a peer
 // that reset gives ErrSocketClosed; an error from r is returned wrapped.
 func (s *Socket) Send(ctx context.Context, r io.Reader) (int64, error) {
+	return s.sending(ctx, func() (int64, error) {
+		bp := sendBufs.Get().(*[]byte)
+		defer sendBufs.Put(bp)
+		buf := *bp
+		var total int64
+		for {
+			n, rerr := r.Read(buf)
+			if n > 0 {
+				w, err := s.sendChunk(ctx, buf[:n], total)
+				total += w
+				if err != nil {
+					return total, err
+				}
+			}
+			if rerr == io.EOF {
+				return total, nil
+			}
+			if rerr != nil {
+				return total, fmt.Errorf("reading the request body after %d bytes were sent: %w", total, rerr)
+			}
+		}
+	})
+}
+
+// SendBytes is Send of p, written straight from p: Broadcast hands the same
+// bytes to every socket at once, and a copy buffer each would cost 256 KiB
+// per socket for as long as its peer is slow.
+func (s *Socket) SendBytes(ctx context.Context, p []byte) (int64, error) {
+	return s.sending(ctx, func() (int64, error) { return s.sendChunk(ctx, p, 0) })
+}
+
+// sending runs send with the socket's write lock held, unless the socket is
+// closed. A cancelled send (the client went away, the service shuts down)
+// must not hold the lock for a write timeout: a deadline in the past ends a
+// write that is blocked on the peer at once. AfterFunc runs that in a
+// goroutine of its own; once it has started, sending waits for it before
+// letting go of the lock, or its past deadline could land in the next send.
+func (s *Socket) sending(ctx context.Context, send func() (int64, error)) (int64, error) {
 	if s.Closed() {
 		return 0, s.closedError()
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-
-	// A cancelled send (the client went away, the service shuts down) must
-	// not hold writeMu for a write timeout: a deadline in the past ends a
-	// write that is blocked on the peer at once. AfterFunc runs that in a
-	// goroutine of its own; once it has started, wait for it before letting
-	// go of writeMu, or its past deadline could land in the next Send.
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		defer close(fired)
@@ -249,30 +281,21 @@ func (s *Socket) Send(ctx context.Context, r io.Reader) (int64, error) {
 			<-fired
 		}
 	}()
+	return send()
+}
 
-	bp := sendBufs.Get().(*[]byte)
-	defer sendBufs.Put(bp)
-	buf := *bp
-	var total int64
-	for {
-		n, rerr := r.Read(buf)
-		if n > 0 {
-			w, werr := s.write(ctx, buf[:n])
-			total += int64(w)
-			if err := ctx.Err(); err != nil {
-				return total, fmt.Errorf("the send was cancelled after %d bytes were sent: %w", total, err)
-			}
-			if werr != nil {
-				return total, s.writeError(werr, total)
-			}
-		}
-		if rerr == io.EOF {
-			return total, nil
-		}
-		if rerr != nil {
-			return total, fmt.Errorf("reading the request body after %d bytes were sent: %w", total, rerr)
-		}
+// sendChunk writes p, after before bytes of the same send went out, and
+// turns a failure into the error Send returns.
+func (s *Socket) sendChunk(ctx context.Context, p []byte, before int64) (int64, error) {
+	w, err := s.write(ctx, p)
+	total := before + int64(w)
+	if cerr := ctx.Err(); cerr != nil {
+		return int64(w), fmt.Errorf("the send was cancelled after %d bytes were sent: %w", total, cerr)
 	}
+	if err != nil {
+		return int64(w), s.writeError(err, total)
+	}
+	return int64(w), nil
 }
 
 // write writes all of p. Each write gets the write timeout anew as long as
