@@ -70,7 +70,8 @@ type Socket struct {
 	mu          sync.Mutex // guards the following fields
 	closed      bool
 	closeReason string
-	closedAt    time.Time
+	closedAt    time.Time // UTC, for display
+	closedMono  time.Time // with the monotonic reading, for the retention
 }
 
 func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, bufBytes int, overflow Overflow, mem *memory, writeTO time.Duration) *Socket {
@@ -199,7 +200,8 @@ func (s *Socket) finish(reason string) bool {
 	}
 	s.closed = true
 	s.closeReason = reason
-	s.closedAt = time.Now().UTC()
+	s.closedMono = time.Now()
+	s.closedAt = s.closedMono.UTC() // UTC drops the monotonic reading
 	close(s.closing)
 	s.mu.Unlock()
 	s.conn.Close()
@@ -457,8 +459,10 @@ func (s *Socket) State() string {
 }
 
 // closedSince returns when the socket closed, and false while it is open.
+// The time keeps its monotonic reading: a step of the wall clock (NTP, a
+// resumed VM) does not make the retention end early or late.
 func (s *Socket) closedSince() (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.closedAt, s.closed
+	return s.closedMono, s.closed
 }

@@ -413,3 +413,19 @@ func TestPeerCloseSeenWhileTotalIsFull(t *testing.T) {
 		t.Fatalf("close reason: got %q, want %q", got, ReasonPeerClosed)
 	}
 }
+
+// The time a socket closed, as the retention measures it, keeps the
+// monotonic clock reading (Time.String shows it as m=): a step of the wall
+// clock (NTP, a resumed VM) must not end the retention early, or late.
+func TestClosedSinceKeepsMonotonicReading(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, _, s := connectPair(t, r, ListenOptions{})
+	s.Close(ReasonAPI)
+	at, closed := s.closedSince()
+	if !closed || !strings.Contains(at.String(), " m=") {
+		t.Fatalf("closedSince: got %v, closed %v; want a time with its monotonic reading", at, closed)
+	}
+	if got := s.Info().ClosedAt; got.Location() != time.UTC {
+		t.Fatalf("closed_at: got %v, want UTC", got)
+	}
+}
