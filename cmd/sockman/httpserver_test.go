@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -35,6 +36,19 @@ func TestNewHTTPServerBounds(t *testing.T) {
 	c.ReadHeaderTimeout = 3 * time.Second
 	if got := newHTTPServer(c, http.NotFoundHandler(), context.Background(), slog.New(slog.DiscardHandler)).ReadHeaderTimeout; got != 3*time.Second {
 		t.Errorf("--read-header-timeout 3s: got ReadHeaderTimeout %v", got)
+	}
+}
+
+// Waits too long to add up (a --max-connect-timeout of 2562047h) give the
+// longest request bound there is, not a negative one, which net/http would
+// read as no bound at all.
+func TestRequestTimeoutDoesNotOverflow(t *testing.T) {
+	c, err := parseServeFlags([]string{"--max-connect-timeout", "2562047h", "--write-timeout", "2562047h"}, func(string) (string, bool) { return "", false }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := requestTimeout(c); got != math.MaxInt64 {
+		t.Fatalf("requestTimeout with huge flags: got %v, want the longest duration", got)
 	}
 }
 

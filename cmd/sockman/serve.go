@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -160,9 +161,18 @@ func newHTTPServer(c serveConfig, h http.Handler, base context.Context, log *slo
 // requestTimeout is the most one API request may take from its first byte to
 // its answer's last: its headers, the longest wait a request may ask for (a
 // long poll or a connect), and two write timeouts (a send to a slow peer, and
-// the answer to a slow client). With the defaults: 10s + 2m + 20s.
+// the answer to a slow client). With the defaults: 10s + 2m + 20s. Flags
+// long enough to overflow the sum give the longest duration there is, not a
+// negative one (which net/http reads as no timeout at all).
 func requestTimeout(c serveConfig) time.Duration {
-	return c.ReadHeaderTimeout + max(c.MaxWait, c.MaxConnectTimeout) + 2*c.WriteTimeout
+	sum := time.Duration(0)
+	for _, d := range []time.Duration{c.ReadHeaderTimeout, max(c.MaxWait, c.MaxConnectTimeout), c.WriteTimeout, c.WriteTimeout} {
+		if d > math.MaxInt64-sum {
+			return math.MaxInt64
+		}
+		sum += d
+	}
+	return sum
 }
 
 // hostOf returns the host part of a HOST:PORT.
