@@ -18,7 +18,13 @@ type hammerOp struct {
 
 // hammerOps are the API requests made besides the streams' reads and
 // sends: reads of the registry, bad requests, server churn, refused connects.
-func hammerOps(ids []string, refusedPort int) []hammerOp {
+// With memLimited (a small --max-buffer-total), a connect may also meet the
+// total reached: 503 before any dial.
+func hammerOps(ids []string, refusedPort int, memLimited bool) []hammerOp {
+	refusedConnect := []int{http.StatusBadGateway}
+	if memLimited {
+		refusedConnect = append(refusedConnect, http.StatusServiceUnavailable)
+	}
 	get := func(path string) func(context.Context, *client, *rand.Rand) (answer, error, []int) {
 		return func(ctx context.Context, c *client, _ *rand.Rand) (answer, error, []int) {
 			a, err := c.do(ctx, "hammer", http.MethodGet, path, nil, "")
@@ -69,7 +75,7 @@ func hammerOps(ids []string, refusedPort int) []hammerOp {
 		}},
 		{4, func(ctx context.Context, c *client, rng *rand.Rand) (answer, error, []int) {
 			a, err := c.do(ctx, "hammer", http.MethodPost, "/clients", fmt.Sprintf(`{"host":"127.0.0.1","port":%d}`, refusedPort), "")
-			return a, err, []int{http.StatusBadGateway}
+			return a, err, refusedConnect
 		}},
 	}
 }

@@ -48,6 +48,7 @@ type config struct {
 	shutdownTO  time.Duration
 	drainTO     time.Duration
 	retention   time.Duration
+	maxTotal    int64
 	seed        uint64
 	logLevel    string
 	maxGorEvery time.Duration
@@ -68,6 +69,7 @@ func main() {
 	flag.DurationVar(&c.shutdownTO, "shutdown-timeout", 10*time.Second, "sockman's --shutdown-timeout")
 	flag.DurationVar(&c.drainTO, "drain-timeout", 2*time.Minute, "how long to wait for the streams to arrive in full after the peers stop")
 	flag.DurationVar(&c.retention, "closed-retention", 10*time.Minute, "sockman's --closed-retention: closed sockets are forgotten this long after they close")
+	flag.Int64Var(&c.maxTotal, "max-buffer-total", 0, "sockman's --max-buffer-total in bytes (0: its default); small values keep sockets waiting for memory")
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the random streams and faults")
 	flag.StringVar(&c.logLevel, "log-level", "none", "sockman's log level, or none (its log goes to stderr; at error it logs the 502s the run provokes)")
 	flag.Parse()
@@ -112,7 +114,7 @@ func run(c config) int {
 	fmt.Printf("load: %d sockets for %v, %d API workers, %d hammering clients, %.0f%% with faults; before: %d goroutines, %d files\n",
 		c.sockets, c.duration, c.workers, c.hammers, 100*c.faults, goroutines0, files0)
 
-	svc, err := startService(sockets.Config{MaxSockets: c.sockets + 256, MaxServers: 256, ClosedRetention: c.retention}, time.Minute, c.shutdownTO, log)
+	svc, err := startService(sockets.Config{MaxSockets: c.sockets + 256, MaxServers: 256, ClosedRetention: c.retention, MaxBufferTotal: c.maxTotal}, time.Minute, c.shutdownTO, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "load: starting sockman: %v\n", err)
 		return 1
@@ -171,7 +173,7 @@ func run(c config) int {
 	}
 	refused, closeRefused := refusedPort()
 	defer closeRefused()
-	ops := hammerOps(ids, refused)
+	ops := hammerOps(ids, refused, c.maxTotal > 0)
 	for i := range c.hammers {
 		hammers.Add(1)
 		go hammer(hctx, cl, ops, c.seed+uint64(i), &hammered, bad, &hammers)
