@@ -59,6 +59,7 @@ type sock struct {
 	inReport   string    // an error the API reported on the in stream
 	closeCause string    // close_reason, fetched once the reader saw the end
 	closedAt   time.Time // closed_at, likewise: the API forgets the socket closed-retention later
+	ackedAll   bool      // a read after the stream was complete acknowledged its last bytes
 
 	// The API sender of its shard.
 	sent       int64
@@ -331,7 +332,18 @@ func (sh shard) drain(ctx context.Context, c *client, deadline time.Time, bad *p
 	for time.Now().Before(deadline) {
 		pending := 0
 		for _, s := range sh {
-			if s.inClosed || s.inReport != "" || s.read >= s.written.Load() {
+			if s.inClosed || s.inReport != "" {
+				continue
+			}
+			if s.read >= s.written.Load() {
+				// Complete: one more read acknowledges what the last one
+				// returned. Left unacknowledged it would stay counted in
+				// --max-buffer-total, and with a small total the sockets
+				// still draining would wait for memory that never comes.
+				if !s.ackedAll {
+					s.readOnce(ctx, c, false, bad)
+					s.ackedAll = true
+				}
 				continue
 			}
 			pending++
