@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -28,18 +27,8 @@ type floorProc struct {
 }
 
 func startFloor() (*floorProc, error) {
-	self, err := os.Executable()
+	cmd, out, err := startChild(floorChildEnv + "=1")
 	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), floorChildEnv+"=1")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	f := &floorProc{cmd: cmd}
@@ -50,10 +39,7 @@ func startFloor() (*floorProc, error) {
 	return f, nil
 }
 
-func (f *floorProc) stop() {
-	f.cmd.Process.Kill() // it holds nothing worth a graceful end
-	f.cmd.Wait()
-}
+func (f *floorProc) stop() { killChild(f.cmd) }
 
 // floorListener is one listener of the floor server and its accept loop.
 type floorListener struct {

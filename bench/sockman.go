@@ -283,3 +283,30 @@ func cpuTime(pid int) time.Duration {
 	}
 	return sum
 }
+
+// startChild re-runs this program with env (NAME=value) added, its stderr
+// going to ours, and returns it started, with its stdout to read: the relay
+// and floor processes are the bench binary run again.
+func startChild(env string) (*exec.Cmd, io.Reader, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), env)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	return cmd, out, nil
+}
+
+// killChild ends a child process that holds nothing worth a graceful end.
+func killChild(cmd *exec.Cmd) {
+	cmd.Process.Kill()
+	cmd.Wait()
+}

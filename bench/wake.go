@@ -208,18 +208,8 @@ type wakeRelayProcess struct {
 const relayChildEnv = "SOCKMAN_BENCH_RELAY_CHILD"
 
 func newWakeRelayProcess() (*wakeRelayProcess, error) {
-	self, err := os.Executable()
+	cmd, out, err := startChild(relayChildEnv + "=1")
 	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), relayChildEnv+"=1")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	r := &wakeRelayProcess{cmd: cmd, relayEnds: relayEnds{one: []byte{'x'}, buf: make([]byte, 64)}}
@@ -245,8 +235,7 @@ func (r *wakeRelayProcess) close() {
 	if r.client != nil {
 		r.client.Close()
 	}
-	r.cmd.Process.Kill() // it holds nothing worth a graceful end
-	r.cmd.Wait()
+	killChild(r.cmd)
 }
 
 // runRelayChild is the relay process: it prints two loopback addresses,
