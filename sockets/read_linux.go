@@ -69,7 +69,13 @@ func (r *queuedReader) readFD(fd uintptr) bool {
 	// What the read does not fill is given back at once.
 	granted := int(mem.reserve(int64(min(limit, firstRead))))
 	if granted == 0 {
-		return r.peekWithoutMemory(fd)
+		// The registry-wide total leaves nothing for this socket: look
+		// without taking anything, so that a peer's close or reset with
+		// nothing queued ends the socket now, not once some other socket's
+		// data is acknowledged.
+		wait, err := peekEnd(int(fd))
+		r.err = err
+		return !wait
 	}
 	scratch := firstBufs.Get().(*[firstRead]byte)
 	defer firstBufs.Put(scratch)
@@ -130,25 +136,5 @@ func (r *queuedReader) readFD(fd uintptr) bool {
 		}
 	}
 	r.data = buf[: n+m : n+m]
-	return true
-}
-
-// peekWithoutMemory is readFD when the registry-wide total leaves nothing
-// for this socket: it looks at the connection without taking any of it. A
-// peer that closed or reset with nothing queued ends the socket now, not
-// once some other socket's data is acknowledged; with data queued the
-// caller waits for memory (the close comes after that data); with nothing
-// queued the loop waits until the connection is readable.
-func (r *queuedReader) peekWithoutMemory(fd uintptr) bool {
-	var one [1]byte
-	n, _, err := unix.Recvfrom(int(fd), one[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-	switch {
-	case err == unix.EAGAIN || err == unix.EINTR:
-		return false
-	case err != nil:
-		r.err = err
-	case n == 0:
-		r.err = io.EOF
-	}
 	return true
 }

@@ -35,21 +35,11 @@ func (r *queuedReader) read(limit int) ([]byte, *block, error) {
 	err := r.rc.Read(func(fd uintptr) bool {
 		granted := int(mem.reserve(int64(limit)))
 		if granted == 0 {
-			// The total is reached. Look without taking anything: a peer
-			// that closed or reset with nothing queued ends the socket now;
-			// with data queued the caller waits for memory; with nothing
-			// queued, wait until the connection is readable.
-			var one [1]byte
-			n, _, err := syscall.Recvfrom(int(fd), one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			switch {
-			case err == syscall.EAGAIN || err == syscall.EINTR:
-				return false
-			case err != nil:
-				rerr = err
-			case n == 0:
-				rerr = io.EOF
-			}
-			return true
+			// The total is reached: look without taking anything, as on
+			// Linux.
+			wait, err := peekEnd(int(fd))
+			rerr = err
+			return !wait
 		}
 		bp := readBufs.Get().(*[]byte)
 		defer readBufs.Put(bp)
