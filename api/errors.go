@@ -72,7 +72,7 @@ func problemFor(err error) Problem {
 	}
 	for _, k := range problemKinds {
 		if errors.Is(err, k.err) {
-			return Problem{Type: "urn:sockman:problem:" + k.slug, Title: http.StatusText(k.status), Status: k.status, Detail: err.Error()}
+			return Problem{Type: "urn:sockman:problem:" + k.slug, Title: http.StatusText(k.status), Status: k.status, Detail: detail(err)}
 		}
 	}
 	var he *echo.HTTPError

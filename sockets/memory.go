@@ -6,7 +6,7 @@ import (
 )
 
 // memory accounts the bytes held by every socket buffer of one registry
-// against --max-buffer-total. A socket whose read would exceed the total waits
+// against Config.MaxBufferTotal. A socket whose read would exceed the total waits
 // (block) like a full buffer, so the limit is backpressure, not data loss.
 type memory struct {
 	limit   int64 // 0: no limit

@@ -25,7 +25,7 @@ type ListenOptions struct {
 // Listen binds a listener and starts accepting. It returns once the address
 // is bound: ErrAddrInUse when it is taken, ErrForbidden when the listen policy
 // denies it, ErrInvalid for a bad option or an address that is not local,
-// ErrLimit at --max-servers, ErrClosed after Close.
+// ErrLimit at Config.MaxServers, ErrClosed after Close.
 func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error) {
 	bufBytes, ov, err := r.bufferOptions(o.BufferBytes, o.Overflow)
 	if err != nil {
@@ -55,7 +55,7 @@ func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error)
 		return nil, fmt.Errorf("%w: the service is shutting down", ErrClosed)
 	case r.listening >= r.cfg.MaxServers:
 		r.mu.Unlock()
-		return nil, fmt.Errorf("%w: %d servers are listening, the most --max-servers allows; delete some (DELETE /servers/{id})", ErrLimit, r.cfg.MaxServers)
+		return nil, &LimitError{Limit: LimitServers, Value: int64(r.cfg.MaxServers)}
 	}
 	r.listening++
 	r.mu.Unlock()
@@ -184,7 +184,7 @@ func isOutOfFiles(err error) bool {
 // that failed.
 func outOfFilesError(err error) error {
 	errno, _ := errors.AsType[syscall.Errno](err)
-	return fmt.Errorf("%w: no file descriptor is left for a new socket (%v); close sockets (DELETE /sockets/{id}) or raise the open files limit (ulimit -n)", ErrLimit, errno)
+	return &LimitError{Limit: LimitFiles, Cause: errno}
 }
 
 // unwrapPolicy returns the policy's own error out of the *net.OpError and
@@ -220,7 +220,7 @@ type DialOptions struct {
 // Dial connects to host:port and registers the connection as a client
 // socket. It returns once connected or failed: ErrConnectFailed (refused,
 // unreachable, name not resolved), ErrConnectTimeout, ErrForbidden (policy),
-// ErrInvalid, ErrLimit at --max-sockets, ErrClosed after Close.
+// ErrInvalid, ErrLimit at Config.MaxSockets, ErrClosed after Close.
 func (r *Registry) Dial(ctx context.Context, o DialOptions) (*Socket, error) {
 	bufBytes, ov, err := r.bufferOptions(o.BufferBytes, o.Overflow)
 	if err != nil {
@@ -234,17 +234,17 @@ func (r *Registry) Dial(ctx context.Context, o DialOptions) (*Socket, error) {
 		return nil, err
 	}
 	if o.Port < 1 || o.Port > 65535 {
-		return nil, fmt.Errorf("%w: port %d is out of range 1 to 65535", ErrInvalid, o.Port)
+		return nil, &RangeError{Arg: ArgPort, Value: int64(o.Port), Min: 1, Max: 65535}
 	}
 	timeout := o.Timeout
 	switch {
 	case timeout == 0:
 		timeout = r.cfg.DialTimeout
 	case timeout < 0 || timeout > r.cfg.MaxDialTimeout:
-		return nil, fmt.Errorf("%w: timeout %v is out of range 1ms to %v", ErrInvalid, timeout, r.cfg.MaxDialTimeout)
+		return nil, &RangeError{Arg: ArgTimeout, Value: int64(timeout), Min: int64(time.Millisecond), Max: int64(r.cfg.MaxDialTimeout), Bound: "MaxDialTimeout"}
 	}
 	if r.mem.full() {
-		return nil, fmt.Errorf("%w: sockets hold %d bytes, the most --max-buffer-total allows; read or delete sockets to free memory", ErrLimit, r.cfg.MaxBufferTotal)
+		return nil, &LimitError{Limit: LimitBufferTotal, Value: r.cfg.MaxBufferTotal}
 	}
 	r.mu.Lock()
 	switch {
@@ -272,7 +272,7 @@ func (r *Registry) Dial(ctx context.Context, o DialOptions) (*Socket, error) {
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
 		// Nobody is left to learn the socket's id: registered, it would
-		// hold a --max-sockets slot until someone found and deleted it.
+		// hold a Config.MaxSockets slot until someone found and deleted it.
 		conn.Close()
 		r.mu.Lock()
 		r.open--
@@ -300,7 +300,7 @@ func dialError(addr string, timeout time.Duration, ctx context.Context, err erro
 	case errors.As(err, &dnsErr) && !dnsErr.IsTimeout:
 		return fmt.Errorf("%w: the name in %s did not resolve (%v); check the host", ErrConnectFailed, addr, dnsErr)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("%w: %s did not answer within %v; check the host and port, or raise timeout_ms", ErrConnectTimeout, addr, timeout)
+		return &DialTimeoutError{Addr: addr, Timeout: timeout}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("%w: %s refused the connection; is anything listening there?", ErrConnectFailed, addr)
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):

@@ -122,14 +122,14 @@ func (r *Registry) bufferOptions(bufBytes int, overflow string) (int, Overflow, 
 	case bufBytes == 0:
 		bufBytes = r.cfg.BufferBytes
 	case bufBytes < 0 || bufBytes > r.cfg.MaxBufferBytes:
-		return 0, "", fmt.Errorf("%w: buffer_bytes %d is out of range 1 to %d (--max-buffer-bytes)", ErrInvalid, bufBytes, r.cfg.MaxBufferBytes)
+		return 0, "", &RangeError{Arg: ArgBufferBytes, Value: int64(bufBytes), Min: 1, Max: int64(r.cfg.MaxBufferBytes), Bound: "MaxBufferBytes"}
 	}
 	return bufBytes, ov, nil
 }
 
 func validPort(port int) error {
 	if port < 0 || port > 65535 {
-		return fmt.Errorf("%w: port %d is out of range 0 to 65535", ErrInvalid, port)
+		return &RangeError{Arg: ArgPort, Value: int64(port), Min: 0, Max: 65535}
 	}
 	return nil
 }
@@ -168,7 +168,7 @@ func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, bufBytes 
 		r.open--
 		r.mu.Unlock()
 		conn.Close()
-		return nil, fmt.Errorf("%w: server %s is closing", ErrServerNotFound, srv.id)
+		return nil, &NotFoundError{Server: true, ID: srv.id, Closing: true}
 	}
 	r.sockets[id] = s
 	r.wg.Add(1)
@@ -181,7 +181,7 @@ func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, bufBytes 
 }
 
 func (r *Registry) socketLimitError() error {
-	return fmt.Errorf("%w: %d sockets are open, the most --max-sockets allows; close some (DELETE /sockets/{id})", ErrLimit, r.cfg.MaxSockets)
+	return &LimitError{Limit: LimitSockets, Value: int64(r.cfg.MaxSockets)}
 }
 
 // socketClosed gives back the open slot of a socket whose read loop ended.
@@ -197,7 +197,7 @@ func (r *Registry) adopt(srv *Server, conn *net.TCPConn) {
 	if r.mem.full() {
 		conn.Close()
 		srv.reject()
-		r.logf("server %s: rejected a connection: --max-buffer-total (%d bytes) is reached", srv.id, r.cfg.MaxBufferTotal)
+		r.logf("server %s: rejected a connection: %v", srv.id, &LimitError{Limit: LimitBufferTotal, Value: r.cfg.MaxBufferTotal})
 		return
 	}
 	if _, err := r.register(conn, KindAccepted, srv, srv.bufBytes, srv.overflow, false); err != nil {
@@ -212,7 +212,7 @@ func (r *Registry) Server(id string) (*Server, error) {
 	s, ok := r.servers[id]
 	r.mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("%w: no server has id %q; list them with GET /servers", ErrServerNotFound, id)
+		return nil, &NotFoundError{Server: true, ID: id}
 	}
 	return s, nil
 }
@@ -235,7 +235,7 @@ func (r *Registry) Socket(id string) (*Socket, error) {
 	s, ok := r.sockets[id]
 	r.mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("%w: no socket has id %q (closed sockets are forgotten %v after they close, or when deleted); list them with GET /sockets", ErrSocketNotFound, id, r.cfg.ClosedRetention)
+		return nil, &NotFoundError{ID: id, Retention: r.cfg.ClosedRetention}
 	}
 	return s, nil
 }
@@ -286,7 +286,7 @@ func (r *Registry) DeleteSocket(id string) error {
 	delete(r.sockets, id)
 	r.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: no socket has id %q; list them with GET /sockets", ErrSocketNotFound, id)
+		return &NotFoundError{ID: id}
 	}
 	r.forget(s, ReasonAPI)
 	return nil
@@ -315,7 +315,7 @@ func (r *Registry) DeleteServer(id string, closeSockets bool) error {
 	}
 	r.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: no server has id %q; list them with GET /servers", ErrServerNotFound, id)
+		return &NotFoundError{Server: true, ID: id}
 	}
 	srv.close()
 	if closeSockets {

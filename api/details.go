@@ -1,0 +1,91 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sockman/sockman/sockets"
+)
+
+// The engine's errors carry facts (which limit, its value, which id); the
+// words a user reads, with the flag to change and the route to call, are
+// chosen here. detail returns the problem detail for err: the engine error
+// it wraps rendered for the API, or err's own text.
+func detail(err error) string {
+	var (
+		lim *sockets.LimitError
+		nf  *sockets.NotFoundError
+		rng *sockets.RangeError
+		dto *sockets.DialTimeoutError
+	)
+	switch {
+	case errors.As(err, &lim):
+		return limitDetail(lim)
+	case errors.As(err, &nf):
+		return notFoundDetail(nf)
+	case errors.As(err, &rng):
+		return rangeDetail(rng)
+	case errors.As(err, &dto):
+		return fmt.Sprintf("%s did not answer within %v; check the host and port, or raise timeout_ms", dto.Addr, dto.Timeout)
+	}
+	return err.Error()
+}
+
+func limitDetail(e *sockets.LimitError) string {
+	switch e.Limit {
+	case sockets.LimitSockets:
+		return fmt.Sprintf("%d sockets are open, the most --max-sockets allows; close some (DELETE /sockets/{id})", e.Value)
+	case sockets.LimitServers:
+		return fmt.Sprintf("%d servers are listening, the most --max-servers allows; delete some (DELETE /servers/{id})", e.Value)
+	case sockets.LimitBufferTotal:
+		return fmt.Sprintf("sockets hold %d bytes, the most --max-buffer-total allows; read or delete sockets to free memory", e.Value)
+	case sockets.LimitFiles:
+		return fmt.Sprintf("no file descriptor is left for a new socket (%v); close sockets (DELETE /sockets/{id}) or raise the open files limit (ulimit -n)", e.Cause)
+	}
+	return e.Error()
+}
+
+func notFoundDetail(e *sockets.NotFoundError) string {
+	switch {
+	case e.Closing:
+		return e.Error()
+	case e.Server:
+		return fmt.Sprintf("no server has id %q; list them with GET /servers", e.ID)
+	case e.Retention > 0:
+		return fmt.Sprintf("no socket has id %q (closed sockets are forgotten %v after they close, or when deleted); list them with GET /sockets", e.ID, e.Retention)
+	}
+	return fmt.Sprintf("no socket has id %q; list them with GET /sockets", e.ID)
+}
+
+// rangeFields are the request fields and flags that set the engine's
+// arguments and bounds.
+var (
+	rangeFields = map[sockets.Arg]string{
+		sockets.ArgPort:        "port",
+		sockets.ArgBufferBytes: "buffer_bytes",
+		sockets.ArgTimeout:     "timeout_ms",
+	}
+	boundFlags = map[string]string{
+		"MaxBufferBytes": "--max-buffer-bytes",
+		"MaxDialTimeout": "--max-connect-timeout",
+	}
+)
+
+func rangeDetail(e *sockets.RangeError) string {
+	field := rangeFields[e.Arg]
+	if field == "" {
+		return e.Error()
+	}
+	lo, hi, v := e.Min, e.Max, e.Value
+	if e.Arg == sockets.ArgTimeout {
+		// timeout_ms is in milliseconds; a value that is not a whole
+		// number of them cannot come from a request.
+		lo, hi, v = lo/int64(time.Millisecond), hi/int64(time.Millisecond), v/int64(time.Millisecond)
+	}
+	d := fmt.Sprintf("%s %d is out of range %d to %d", field, v, lo, hi)
+	if flag := boundFlags[e.Bound]; flag != "" {
+		d += " (" + flag + ")"
+	}
+	return d
+}
