@@ -342,3 +342,124 @@ func TestTrailingDotLocalhostAsksNoDNS(t *testing.T) {
 		}
 	}
 }
+
+// errWouldConnect is what sweepVerdict's Control returns for an address the
+// policy allows, so that no connect is ever made.
+var errWouldConnect = errors.New("allowed: would connect")
+
+// sweepVerdict runs host through what Dial does before it connects:
+// normalHost, the network of dialNetwork, Go's parsing and resolution (with
+// res) and the policy p in Control. It never connects: an address that p
+// allows stops in Control with errWouldConnect. It returns "invalid",
+// "forbidden", "allowed" or the error of another outcome.
+func sweepVerdict(p *Policy, res *net.Resolver, host string) string {
+	h, err := normalHost(host)
+	if err != nil {
+		return "invalid"
+	}
+	d := net.Dialer{Resolver: res, Timeout: guard, Control: func(network, address string, c syscall.RawConn) error {
+		if err := p.Control(network, address, c); err != nil {
+			return err
+		}
+		return errWouldConnect
+	}}
+	_, err = d.DialContext(context.Background(), dialNetwork(h), net.JoinHostPort(h, "80"))
+	switch {
+	case errors.Is(err, errWouldConnect):
+		return "allowed"
+	case errors.Is(err, ErrForbidden):
+		return "forbidden"
+	case errors.Is(err, ErrInvalid):
+		return "invalid"
+	}
+	return err.Error()
+}
+
+// metadataSpellings are ways to write a default-denied address (cloud
+// metadata, link-local): none may be allowed by the default policy. Names
+// resolve with the fake DNS server of the test.
+var metadataSpellings = []string{
+	// IPv4, and the legacy spellings that a C resolver would read as it.
+	"169.254.169.254", "169.254.0.1", "169.254.255.255", "100.100.100.200",
+	"169.254.169.254.", "0251.0376.0251.0376", "0xa9.0xfe.0xa9.0xfe", "0xa9fea9fe", "2852039166",
+	"169.254.43518", "169.16689662", "169.254.169.0254", "0169.254.169.254", "169.254.169.254 ",
+	"169.254.169.254%eth0", "169.254.169.254:80", "[169.254.169.254]", "１６９.２５４.１６９.２５４",
+	// IPv4-mapped, with zones and brackets.
+	"::ffff:169.254.169.254", "::FFFF:A9FE:A9FE", "0:0:0:0:0:ffff:a9fe:a9fe",
+	"0000:0000:0000:0000:0000:ffff:a9fe:a9fe", "::ffff:169.254.169.254%lo", "::ffff:169.254.169.254%1",
+	"[::ffff:169.254.169.254]", "[::ffff:a9fe:a9fe%lo]", "::ffff:0169.254.169.254", "::ffff:a9fe:a9fe%25lo",
+	"::ffff:100.100.100.200",
+	// SIIT, IPv4-compatible, NAT64, 6to4, Teredo.
+	"::ffff:0:169.254.169.254", "::ffff:0:a9fe:a9fe", "0:0:0:0:ffff:0:a9fe:a9fe", "::ffff:0:a9fe:a9fe%lo",
+	"::169.254.169.254", "::a9fe:a9fe", "::a9fe:a9fe%lo", "::a9fe:1",
+	"64:ff9b::169.254.169.254", "64:FF9B::A9FE:A9FE", "64:ff9b:0:0:0:0:a9fe:a9fe", "64:ff9b::6464:64c8",
+	"64:ff9b:1::a9fe:a9fe", "64:ff9b:1:a9fe:a9:fe00::", "64:ff9b:1:a9:fe:a9fe::", "64:ff9b:1:0:a9:fea9:fe00:0",
+	"2002:a9fe:a9fe::", "2002:a9fe:a9fe:1::1", "2002:a9fe:1::",
+	"2001:0:a9fe:a9fe::", "2001::5601:5601", "2001:0:4136:e378:8000:63bf:5601:5601",
+	// IPv6 link-local and AWS metadata.
+	"fe80::1", "FE80::1", "fe80::1%lo", "fe80::1%1", "fe80:0:0:0:0:0:0:1", "febf:ffff::1", "[fe80::1%lo]",
+	"fe80::1%25lo", "fe80::a9fe:a9fe", "fe80::%lo", "fd00:ec2::254", "FD00:EC2:0:0:0:0:0:254",
+	"fd00:ec2::254%lo", "[fd00:ec2::254]",
+	// Names.
+	"metadata.test", "METADATA.test.", "siit.test", "teredo.test", "nat64.test", "mixed.test",
+}
+
+// Every spelling of a default-denied address is refused (403) or is not a
+// host sockman takes (400); none would be dialled.
+func TestDefaultPolicyRefusesEverySpelling(t *testing.T) {
+	dns := fakedns.Start(t)
+	dns.Set("metadata.test", netip.MustParseAddr("169.254.169.254"))
+	dns.Set("siit.test", netip.MustParseAddr("::ffff:0:a9fe:a9fe"))
+	dns.Set("teredo.test", netip.MustParseAddr("2001:0:a9fe:a9fe::"))
+	dns.Set("nat64.test", netip.MustParseAddr("64:ff9b::a9fe:a9fe"))
+	dns.Set("mixed.test", netip.MustParseAddr("fe80::1"), netip.MustParseAddr("169.254.169.254"))
+	refusedAs := map[string]int{}
+	for _, host := range metadataSpellings {
+		v := sweepVerdict(nil, dns.Resolver(), host)
+		refusedAs[v]++
+		if v != "forbidden" && v != "invalid" {
+			t.Errorf("host %q: got %s, want it refused (forbidden or invalid) by the default policy", host, v)
+		}
+	}
+	t.Logf("%d spellings: %v", len(metadataSpellings), refusedAs)
+	if refusedAs["forbidden"] == 0 || refusedAs["invalid"] == 0 {
+		t.Errorf("verdicts %v: want both forbidden and invalid spellings in the table", refusedAs)
+	}
+}
+
+// loopbackSpellings are ways to write a loopback or local address other than
+// the allowed 127.0.0.2: a policy allowing 127.0.0.2 only refuses them all.
+var loopbackSpellings = []string{
+	"127.0.0.1", "127.0.0.1.", "127.1", "0x7f000001", "2130706433", "0177.0.0.1", "127.0.0.01", "127.0.0.1%lo",
+	"0.0.0.0", "0", "0.0.0.0.", "::", "[::]", "::0", "::ffff:0.0.0.0", "::ffff:0:0.0.0.0",
+	"::1", "::1%lo", "::1%1", "[::1%lo]", "::1%25lo", "0:0:0:0:0:0:0:1", "::0.0.0.1", "::0:1",
+	"::ffff:127.0.0.1", "::ffff:7f00:1%lo", "::ffff:0:127.0.0.1", "::ffff:0:127.0.0.2", "::127.0.0.1", "::127.0.0.2",
+	"64:ff9b::127.0.0.2", "64:ff9b:1::7f00:2", "2002:7f00:2::", "2001:0:7f00:2::", "2001::80ff:fffd",
+	"fe80::1%lo", "fe80::1", "localhost", "LOCALHOST", "localhost.", "LocalHost.", "loopback.test", "loopback.test.",
+}
+
+// Under a policy that allows 127.0.0.2 only, every other spelling of a local
+// address is refused, and those that carry 127.0.0.2 inside an IPv6 address
+// (which a translator or tunnel would deliver off the machine) are too.
+func TestRulePolicyRefusesLoopbackSpellings(t *testing.T) {
+	dns := fakedns.Start(t)
+	dns.Set("loopback.test", netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1"))
+	p := mustPolicy(t, "127.0.0.2")
+	refusedAs := map[string]int{}
+	for _, host := range loopbackSpellings {
+		v := sweepVerdict(p, dns.Resolver(), host)
+		refusedAs[v]++
+		if v != "forbidden" && v != "invalid" {
+			t.Errorf("host %q: got %s, want it refused (forbidden or invalid) under --allow-connect 127.0.0.2", host, v)
+		}
+	}
+	t.Logf("%d spellings: %v", len(loopbackSpellings), refusedAs)
+	for _, host := range []string{"127.0.0.2", "::ffff:127.0.0.2", "::ffff:7f00:2%lo"} {
+		if v := sweepVerdict(p, dns.Resolver(), host); v != "allowed" {
+			t.Errorf("host %q: got %s, want allowed under --allow-connect 127.0.0.2", host, v)
+		}
+	}
+	if q := dns.Queries("localhost"); q != 0 {
+		t.Errorf("DNS queries for localhost: got %d, want 0", q)
+	}
+}

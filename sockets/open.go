@@ -117,6 +117,18 @@ func ipNetwork(ip net.IP) (string, net.IP) {
 	return "tcp6", ip
 }
 
+// dialNetwork is the network a dial of host (as normalHost returns it) uses:
+// an IP literal's own family (see ipNetwork), "tcp" for a name, so that
+// every address it resolves to is tried, in Go's order.
+func dialNetwork(host string) string {
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return "tcp"
+	}
+	network, _ := ipNetwork(net.IP(ip.AsSlice()))
+	return network
+}
+
 // numericLabel matches the labels of the legacy inet_aton spellings of an
 // IPv4 address: decimal, octal (leading 0) or hex (0x) numbers.
 var numericLabel = regexp.MustCompile(`^(?i)(0x[0-9a-f]*|[0-9]+)$`)
@@ -279,11 +291,7 @@ func (r *Registry) Dial(ctx context.Context, o DialOptions) (*Socket, error) {
 	defer cancel()
 	d := net.Dialer{Resolver: r.cfg.Resolver, Control: r.cfg.ConnectPolicy.Control, KeepAlive: 30 * time.Second}
 	d.SetMultipathTCP(false) // the default; GODEBUG=multipathtcp cannot change it
-	network := "tcp" // a name: every address it resolves to, in Go's order
-	if ip, err := netip.ParseAddr(host); err == nil {
-		network, _ = ipNetwork(net.IP(ip.AsSlice()))
-	}
-	conn, err := d.DialContext(ctx, network, addr)
+	conn, err := d.DialContext(ctx, dialNetwork(host), addr)
 	if err != nil {
 		r.mu.Lock()
 		r.open--
