@@ -12,7 +12,7 @@ import (
 
 // ServerCreate is the body of POST /servers.
 type ServerCreate struct {
-	// Address to bind: an IP, or a name that resolves to one. Default 127.0.0.1.
+	// Address to bind: an IP, or a name that resolves to one (its first address). Default 127.0.0.1. An IPv4 address binds IPv4 only and an IPv6 address IPv6 only: 0.0.0.0 takes IPv4 peers, :: IPv6 peers.
 	Host string `json:"host,omitempty" example:"127.0.0.1"`
 	// Port to bind; 0 asks for an ephemeral port (the bound one is in the answer).
 	Port *int `json:"port" example:"9988" minimum:"0" maximum:"65535" validate:"required"`

@@ -131,6 +131,14 @@ var dialTable = []struct {
 	// Names from /etc/hosts (localhost) and from the fake DNS server.
 	{"localhost", forbidden, false},
 	{"LOCALHOST", forbidden, false},
+	{"localhost.", forbidden, false}, // from the hosts file too, never DNS
+	{"LocalHost.", forbidden, false},
+	// IPv6 forms that carry the allowed address reach it through a
+	// translator or tunnel off the machine: the IPv4 rule does not allow them.
+	{"::ffff:0:127.0.0.2", forbidden, false},
+	{"::127.0.0.2", forbidden, false},
+	{"64:ff9b::127.0.0.2", forbidden, false},
+	{"2002:7f00:2::1", forbidden, false},
 	{"allowed.test", connects, false},
 	{"ALLOWED.test.", connects, false},
 	{"denied4.test", forbidden, false},
@@ -289,6 +297,8 @@ var listenTable = []struct {
 	{"0.0.0.0", forbidden, false},
 	{"::", forbidden, true},
 	{"localhost", forbidden, false},
+	{"localhost.", forbidden, false},
+	{"::ffff:0:127.0.0.2", forbidden, false},
 	{"denied4.test", forbidden, false},
 	{"denied6.test", forbidden, true},
 	{"0x7f.0.0.1", invalid, false},

@@ -60,6 +60,7 @@ func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error)
 	r.listening++
 	r.mu.Unlock()
 
+	network, ip := ipNetwork(ip)
 	addr := net.JoinHostPort(ip.String(), strconv.Itoa(o.Port))
 	lc := net.ListenConfig{Control: r.cfg.ListenPolicy.Control, KeepAlive: 30 * time.Second}
 	// Plain TCP, as for dials. Go listens with MPTCP by default on Linux: a
@@ -67,7 +68,7 @@ func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error)
 	// kernel speaks MPTCP would get another protocol than the one it is
 	// tested with.
 	lc.SetMultipathTCP(false)
-	ln, err := lc.Listen(ctx, "tcp", addr)
+	ln, err := lc.Listen(ctx, network, addr)
 	if err != nil {
 		r.mu.Lock()
 		r.listening--
@@ -103,6 +104,31 @@ func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error)
 	return srv, nil
 }
 
+// ipNetwork returns the network that binds or connects ip in its own family,
+// and ip in that family's form: "tcp4" and the IPv4 address for an IPv4 or
+// IPv4-mapped ip, "tcp6" otherwise. With "tcp", Go binds 0.0.0.0 as a
+// dual-stack [::] that IPv6 peers reach too, and dials :: again as 0.0.0.0
+// when [::] fails; with "tcp6" it sets IPV6_V6ONLY, so that a listener on ::
+// takes no IPv4 peer. The policy thus sees the address really used.
+func ipNetwork(ip net.IP) (string, net.IP) {
+	if v4 := ip.To4(); v4 != nil {
+		return "tcp4", v4
+	}
+	return "tcp6", ip
+}
+
+// dialNetwork is the network a dial of host (as normalHost returns it) uses:
+// an IP literal's own family (see ipNetwork), "tcp" for a name, so that
+// every address it resolves to is tried, in Go's order.
+func dialNetwork(host string) string {
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return "tcp"
+	}
+	network, _ := ipNetwork(net.IP(ip.AsSlice()))
+	return network
+}
+
 // numericLabel matches the labels of the legacy inet_aton spellings of an
 // IPv4 address: decimal, octal (leading 0) or hex (0x) numbers.
 var numericLabel = regexp.MustCompile(`^(?i)(0x[0-9a-f]*|[0-9]+)$`)
@@ -116,7 +142,9 @@ var nameLabel = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_
 // address that are not IP literals to Go ("127.1", "2130706433",
 // "0x7f.0.0.1"): no DNS name looks like that, and a C resolver would read
 // them as an address while Go would not, so a user would never know which
-// address was meant.
+// address was meant. A name loses its final dot: "localhost." is localhost,
+// answered from the hosts file like it, where the resolvers would send the
+// dotted name to DNS; any other dotted name is looked up without the dot.
 func normalHost(host string) (string, error) {
 	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 		host = host[1 : len(host)-1]
@@ -141,7 +169,7 @@ func normalHost(host string) (string, error) {
 	if numeric {
 		return "", fmt.Errorf("%w: host %q is not a standard IP address; write IPv4 as four decimal numbers such as 127.0.0.1", ErrInvalid, host)
 	}
-	return host, nil
+	return name, nil
 }
 
 // resolveOne turns host into one IP with the registry's resolver; an IP
@@ -263,7 +291,7 @@ func (r *Registry) Dial(ctx context.Context, o DialOptions) (*Socket, error) {
 	defer cancel()
 	d := net.Dialer{Resolver: r.cfg.Resolver, Control: r.cfg.ConnectPolicy.Control, KeepAlive: 30 * time.Second}
 	d.SetMultipathTCP(false) // the default; GODEBUG=multipathtcp cannot change it
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := d.DialContext(ctx, dialNetwork(host), addr)
 	if err != nil {
 		r.mu.Lock()
 		r.open--

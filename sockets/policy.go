@@ -19,19 +19,31 @@ import (
 //     default denied set: 169.254.0.0/16 (IPv4 link-local, incl. the
 //     169.254.169.254 cloud metadata address), 100.100.100.200 (Alibaba
 //     metadata), fe80::/10 (IPv6 link-local) and fd00:ec2::254 (AWS IPv6
-//     metadata), also when reached through an IPv4-mapped (::ffff:a.b.c.d),
-//     NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4 (2002::/16) or
-//     IPv4-compatible (::a.b.c.d) address.
+//     metadata), also when reached through an IPv6 address that carries an
+//     IPv4 address (see below).
 //   - With rules, only the rules apply (allow-list): an address is allowed
 //     iff some rule matches it, and the default denied set is not consulted,
 //     so a rule such as 169.254.0.0/16 or 0.0.0.0/0 does allow metadata
-//     addresses. IPv4-mapped addresses are matched as the IPv4 address they
-//     carry, against IPv4 rules only; other IPv6 forms match IPv6 rules only.
+//     addresses. IPv4-mapped addresses (::ffff:a.b.c.d) are the IPv4 address
+//     they carry (the kernel connects or binds it as IPv4) and match IPv4
+//     rules only.
+//   - IPv6 addresses that carry an IPv4 address, which a translator, relay
+//     or tunnel may deliver to it: SIIT ::ffff:0:a.b.c.d (RFC 7915),
+//     IPv4-compatible ::a.b.c.d (RFC 4291, deprecated; :: and ::1 excepted),
+//     NAT64 64:ff9b::/96 (RFC 6052) and 64:ff9b:1::/48 (RFC 8215, every RFC
+//     6052 layout), 6to4 2002::/16 (RFC 3056) and Teredo 2001::/32 (RFC
+//     4380: the server and the obfuscated client address). By default such
+//     an address is denied when any IPv4 address it carries is. With rules
+//     it is allowed only when a rule matches the IPv6 address and, for each
+//     IPv4 address it carries, a rule matches that address (same port): an
+//     IPv6 rule such as [::]/0 never opens a way to IPv4 addresses no rule
+//     allows.
 //   - Zones are stripped before matching (fe80::1%eth0 is fe80::1).
 //   - Unspecified addresses (0.0.0.0, ::) are allowed by default; with rules
 //     they match only a rule covering them (0.0.0.0/32, 0.0.0.0/0, [::]/128,
-//     [::]/0...). On Linux, listening on [::] also accepts IPv4 and dialling
-//     0.0.0.0 reaches the local host.
+//     [::]/0...). Control checks a dual-stack wildcard socket (network tcp6,
+//     address 0.0.0.0, Go's "tcp" listen on 0.0.0.0) as both 0.0.0.0 and ::.
+//     On Linux, dialling 0.0.0.0 or :: reaches the local host.
 //   - Port 0 (an ephemeral listen port) matches only rules whose port part
 //     is * or missing.
 type Policy struct {
@@ -61,6 +73,8 @@ var (
 	nat64LocalUse  = netip.MustParsePrefix("64:ff9b:1::/48")
 	sixToFour      = netip.MustParsePrefix("2002::/16")
 	ipv4Compatible = netip.MustParsePrefix("::/96")
+	siitPrefix     = netip.MustParsePrefix("::ffff:0:0:0/96")
+	teredoPrefix   = netip.MustParsePrefix("2001::/32")
 )
 
 // maxListedRules caps how many rules a forbidden message lists.
@@ -261,19 +275,36 @@ func (p *Policy) Check(ip netip.Addr, port uint16) error {
 		}
 		return nil
 	}
-	for _, r := range p.rules {
-		if r.prefix.Contains(v4) && port >= r.lo && port <= r.hi {
-			return nil
+	if !p.matches(v4, port) {
+		if a.Is4In6() {
+			where += " (as " + v4.String() + ")"
+		}
+		return fmt.Errorf("%w: %s matches no %s (rules: %s)", ErrForbidden, where, p.ruleName(), p.listRules())
+	}
+	for _, e := range embeddedIPv4(a) {
+		if !p.matches(e.addr, port) {
+			return fmt.Errorf("%w: %s embeds %s (%s), and %s matches no %s (rules: %s)", ErrForbidden, where, e.addr, e.form,
+				netip.AddrPortFrom(e.addr, port), p.ruleName(), p.listRules())
 		}
 	}
-	if a.Is4In6() {
-		where += " (as " + v4.String() + ")"
+	return nil
+}
+
+// matches reports whether some rule matches a (unzoned, unmapped) and port.
+func (p *Policy) matches(a netip.Addr, port uint16) bool {
+	for _, r := range p.rules {
+		if r.prefix.Contains(a) && port >= r.lo && port <= r.hi {
+			return true
+		}
 	}
-	name := "rule"
-	if p.name != "" {
-		name = p.name + " rule"
+	return false
+}
+
+func (p *Policy) ruleName() string {
+	if p.name == "" {
+		return "rule"
 	}
-	return fmt.Errorf("%w: %s matches no %s (rules: %s)", ErrForbidden, where, name, p.listRules())
+	return p.name + " rule"
 }
 
 func denyReason(a netip.Addr) string {
@@ -291,12 +322,19 @@ type embedding struct {
 }
 
 // embeddedIPv4 returns the IPv4 addresses an unzoned, unmapped IPv6 address
-// may stand for (RFC 6052 NAT64, RFC 3056 6to4, RFC 4291 IPv4-compatible).
-// For the local-use NAT64 prefix every RFC 6052 layout within /48 is tried.
+// may stand for (RFC 7915 SIIT, RFC 6052 NAT64, RFC 3056 6to4, RFC 4380
+// Teredo, RFC 4291 IPv4-compatible). For the local-use NAT64 prefix every RFC
+// 6052 layout within /48 is tried. :: and ::1 are not IPv4-compatible
+// addresses (RFC 4291 2.5.5.1).
 func embeddedIPv4(a netip.Addr) []embedding {
+	if !a.Is6() || a.Is4In6() {
+		return nil
+	}
 	b := a.As16()
 	at := func(i, j, k, l int) netip.Addr { return netip.AddrFrom4([4]byte{b[i], b[j], b[k], b[l]}) }
 	switch {
+	case siitPrefix.Contains(a):
+		return []embedding{{"siit", at(12, 13, 14, 15)}}
 	case nat64WellKnown.Contains(a):
 		return []embedding{{"nat64", at(12, 13, 14, 15)}}
 	case nat64LocalUse.Contains(a):
@@ -304,7 +342,10 @@ func embeddedIPv4(a netip.Addr) []embedding {
 			{"nat64", at(9, 10, 11, 12)}, {"nat64", at(12, 13, 14, 15)}}
 	case sixToFour.Contains(a):
 		return []embedding{{"6to4", at(2, 3, 4, 5)}}
-	case ipv4Compatible.Contains(a):
+	case teredoPrefix.Contains(a):
+		client := netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]})
+		return []embedding{{"teredo server", at(4, 5, 6, 7)}, {"teredo client", client}}
+	case ipv4Compatible.Contains(a) && a != netip.IPv6Unspecified() && a != netip.IPv6Loopback():
 		return []embedding{{"ipv4-compatible", at(12, 13, 14, 15)}}
 	}
 	return nil
@@ -338,6 +379,15 @@ func (p *Policy) Control(network, address string, c syscall.RawConn) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %s address %q is not an ip:port", ErrInvalid, network, address)
+	}
+	if strings.HasSuffix(network, "6") && ap.Addr() == netip.IPv4Unspecified() {
+		// An AF_INET6 socket given the IPv4 wildcard (Go's "tcp" listen on
+		// 0.0.0.0) binds [::] without IPV6_V6ONLY and takes both families:
+		// the policy must allow both.
+		if err := p.Check(ap.Addr(), ap.Port()); err != nil {
+			return err
+		}
+		return p.Check(netip.IPv6Unspecified(), ap.Port())
 	}
 	return p.Check(ap.Addr(), ap.Port())
 }
