@@ -179,6 +179,7 @@ func decodeData(data, encoding string) ([]byte, error) {
 //	@Failure		403			{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404			{object}	Problem	"No such socket"
 //	@Security		BearerAuth
+//	@x-no-head		true
 //	@Router			/sockets/{id}/messages [get]
 func (h *handlers) read(c echo.Context) error {
 	s, err := h.reg.Socket(c.Param("id"))

@@ -8,6 +8,15 @@
 //	@description				Errors are RFC 9457 problem+json.
 //	@description				Every GET operation but read (GET /sockets/{id}/messages, which can acknowledge data) answers HEAD too.
 //	@license.name				MIT
+//	@license.url				https://opensource.org/licenses/MIT
+//	@tag.name					service
+//	@tag.description			Liveness, this description and the Swagger UI page; none of them needs a token.
+//	@tag.name					servers
+//	@tag.description			Listening TCP servers (QTcpServer): listen, list, stop, send to every socket a server accepted.
+//	@tag.name					clients
+//	@tag.description			Connections sockman opens to a host and port (QTcpSocket::connectToHost).
+//	@tag.name					sockets
+//	@tag.description			Every connection, accepted or client: read what it received, send to it, close it.
 //	@BasePath					/
 //	@securityDefinitions.apikey	BearerAuth
 //	@in							header
@@ -149,6 +158,15 @@ func swaggerURL(url string) func(*echoSwagger.Config) {
 // text/plain 404. So the wrapper decides on the routed path alone, and
 // hands echo-swagger a request URI that holds only the file's name: a query
 // (a cache buster, a stray ?) is ignored, as a static file server does.
+//
+//	@Summary		Swagger UI
+//	@Description	The page that shows this description and tries its operations out (/ and /swagger lead here). It loads only files under /swagger/. Never needs a token.
+//	@Tags			service
+//	@ID				swaggerUI
+//	@Produce		html
+//	@Success		200	{string}	string	"The Swagger UI page"
+//	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard)"
+//	@Router			/swagger/index.html [get]
 func swaggerUI() echo.HandlerFunc {
 	ui := echoSwagger.EchoWrapHandler(swaggerURL("/openapi.yaml"), echoSwagger.PersistAuthorization(true))
 	files := swaggerUIFiles()
@@ -195,7 +213,7 @@ func swaggerUIFiles() map[string]bool {
 //	@Tags			service
 //	@ID				getOpenAPI
 //	@Produce		application/yaml
-//	@Success		200	{object}	object	"The OpenAPI 3 document"
+//	@Success		200	{string}	string	"The OpenAPI 3 document, as YAML text"
 //	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard)"
 //	@Router			/openapi.yaml [get]
 func (h *handlers) openapi(c echo.Context) error {

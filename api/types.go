@@ -15,7 +15,7 @@ type ServerCreate struct {
 	// Address to bind: an IP, or a name that resolves to one (its first address). Default 127.0.0.1. An IPv4 address binds IPv4 only and an IPv6 address IPv6 only: 0.0.0.0 takes IPv4 peers, :: IPv6 peers.
 	Host string `json:"host,omitempty" example:"127.0.0.1"`
 	// Port to bind; 0 asks for an ephemeral port (the bound one is in the answer).
-	Port *int `json:"port" example:"9988" minimum:"0" maximum:"65535" validate:"required"`
+	Port *int `json:"port" example:"0" minimum:"0" maximum:"65535" validate:"required"`
 	// Buffer of each accepted socket, in bytes; 0 or absent: --buffer-bytes.
 	BufferBytes int `json:"buffer_bytes,omitempty" example:"4194304" minimum:"0"`
 	// What a socket does when its buffer is full: block stops reading (TCP slows the peer), drop_oldest drops and counts.
@@ -31,7 +31,7 @@ type Server struct {
 	// listening, or failed when the accept loop died (see error).
 	State string `json:"state" enums:"listening,failed" example:"listening"`
 	// Why the accept loop died; only when state is failed.
-	Error string `json:"error,omitempty" example:""`
+	Error string `json:"error,omitempty" example:"accept tcp 127.0.0.1:9988: accept4: too many open files"`
 	// When it started listening (RFC 3339, UTC).
 	CreatedAt time.Time `json:"created_at" format:"date-time" example:"2026-11-29T08:00:00.123456789Z"`
 	// Ids of the sockets it accepted that are still known.
@@ -81,7 +81,7 @@ type Socket struct {
 	// connected, or closed (see close_reason); what it received stays readable after the close.
 	State string `json:"state" enums:"connected,closed" example:"connected"`
 	// Why it closed: peer closed, reset by peer, closed through the API, ...
-	CloseReason string `json:"close_reason,omitempty" example:""`
+	CloseReason string `json:"close_reason,omitempty" example:"peer closed"`
 	// When it connected (RFC 3339, UTC).
 	CreatedAt time.Time `json:"created_at" format:"date-time" example:"2026-11-29T08:00:00.123456789Z"`
 	// When it closed; only once state is closed.

@@ -59,8 +59,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	in := fset.String("in", "docs/swagger.json", "Swagger 2.0 JSON written by swag")
 	out := fset.String("out", "openapi.yaml", "OpenAPI 3 YAML file to write")
 	check := fset.Bool("check", false, "write nothing; exit 1 if -out differs from what would be written")
+	withExamples := fset.Bool("examples", true, "put sockman's response examples in, and require one on every JSON response (false for another document)")
 	fset.Usage = func() {
-		fmt.Fprintf(stderr, "usage: openapigen [-in docs/swagger.json] [-out openapi.yaml] [-check]\n")
+		fmt.Fprintf(stderr, "usage: openapigen [-in docs/swagger.json] [-out openapi.yaml] [-check] [-examples=false]\n")
 		fset.PrintDefaults()
 	}
 	if err := fset.Parse(args); err != nil {
@@ -77,7 +78,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "openapigen: %v (run swag first: go tool swag init)\n", err)
 		return 1
 	}
-	generated, err := convert(src)
+	var ex []example
+	if *withExamples {
+		ex = sockmanExamples
+	}
+	generated, err := convert(src, ex)
 	if err != nil {
 		fmt.Fprintf(stderr, "openapigen: %s: %v\n", *in, err)
 		return 1
@@ -108,9 +113,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // convert turns swag's Swagger 2.0 JSON into the fixed-up, validated OpenAPI
-// 3.0.3 YAML document, header comment included. The same input always gives
-// the same bytes.
-func convert(swaggerJSON []byte) ([]byte, error) {
+// 3.0.3 YAML document, header comment included, with the response examples
+// of ex (nil: none, and none required). The same input always gives the same
+// bytes.
+func convert(swaggerJSON []byte, ex []example) ([]byte, error) {
 	var doc2 openapi2.T
 	if err := json.Unmarshal(swaggerJSON, &doc2); err != nil {
 		return nil, fmt.Errorf("parsing Swagger 2.0 JSON: %w", err)
@@ -132,6 +138,12 @@ func convert(swaggerJSON []byte) ([]byte, error) {
 	if err := fixup(&doc2, doc3); err != nil {
 		return nil, err
 	}
+	if ex != nil {
+		if err := setExamples(doc3, ex); err != nil {
+			return nil, err
+		}
+	}
+	addHeadOperations(doc3)
 
 	loader := openapi3.NewLoader()
 	if err := doc3.Validate(loader.Context); err != nil {
@@ -179,11 +191,103 @@ func fixup(doc2 *openapi2.T, doc3 *openapi3.T) error {
 		if err := fixRequestBody(op3); err != nil {
 			return fmt.Errorf("%s %s: %w", method, path, err)
 		}
+		closeRequestSchemas(doc3, op3)
 		if err := fixResponses(op3, produces); err != nil {
 			return fmt.Errorf("%s %s: %w", method, path, err)
 		}
+		fixSecurity(op3)
 		return nil
 	})
+}
+
+// fixSecurity says the truth about the token. sockman needs one only when it
+// is started with one, so an operation that names a scheme takes it or
+// nothing ({} first: anonymous access is valid); an operation that names none
+// (the liveness probe, the description, the documentation page) needs none,
+// said with an explicit empty list rather than left to a global default.
+func fixSecurity(op *openapi3.Operation) {
+	if op.Security == nil || len(*op.Security) == 0 {
+		op.Security = &openapi3.SecurityRequirements{}
+		return
+	}
+	reqs := openapi3.SecurityRequirements{openapi3.SecurityRequirement{}}
+	for _, r := range *op.Security {
+		if len(r) > 0 {
+			reqs = append(reqs, r)
+		}
+	}
+	op.Security = &reqs
+}
+
+// closeRequestSchemas marks the JSON object schemas of op's request body
+// additionalProperties: false: the service refuses a body with a field it
+// does not know (a 400 that names it), so a client or proxy must not think
+// one is fine.
+func closeRequestSchemas(doc *openapi3.T, op *openapi3.Operation) {
+	if op.RequestBody == nil || op.RequestBody.Value == nil {
+		return
+	}
+	for mime, mt := range op.RequestBody.Value.Content {
+		if baseMIME(mime) != mimeJSON || mt == nil || mt.Schema == nil {
+			continue
+		}
+		s := mt.Schema.Value
+		if ref := mt.Schema.Ref; ref != "" && doc.Components != nil {
+			if c := doc.Components.Schemas[strings.TrimPrefix(ref, "#/components/schemas/")]; c != nil {
+				s = c.Value
+			}
+		}
+		if s != nil && s.Type.Is("object") && s.AdditionalProperties.Schema == nil {
+			no := false
+			s.AdditionalProperties.Has = &no
+		}
+	}
+}
+
+// noHeadExtension, on a GET operation (swag: @x-no-head true), says that the
+// route does not answer HEAD; every other GET route does, and gets a HEAD
+// operation of its own.
+const noHeadExtension = "x-no-head"
+
+// addHeadOperations describes the HEAD that answers on every GET route but
+// those marked noHeadExtension: the GET's parameters, security, statuses and
+// headers, without a body. Its operationId is the GET's with head before it.
+func addHeadOperations(doc *openapi3.T) {
+	for _, path := range doc.Paths.InMatchingOrder() {
+		item := doc.Paths.Value(path)
+		get := item.Get
+		if get == nil || item.Head != nil {
+			continue
+		}
+		if _, no := get.Extensions[noHeadExtension]; no {
+			delete(get.Extensions, noHeadExtension)
+			if len(get.Extensions) == 0 {
+				get.Extensions = nil
+			}
+			continue
+		}
+		head := &openapi3.Operation{
+			Tags:        slices.Clone(get.Tags),
+			Summary:     get.Summary + " (HEAD: headers only)",
+			Description: "The status and headers that GET " + path + " answers, without its body.",
+			Parameters:  get.Parameters,
+			Security:    get.Security,
+			Responses:   openapi3.NewResponsesWithCapacity(get.Responses.Len()),
+		}
+		if get.OperationID != "" {
+			head.OperationID = "head" + strings.ToUpper(get.OperationID[:1]) + get.OperationID[1:]
+		}
+		for key, ref := range get.Responses.Map() {
+			if ref == nil || ref.Value == nil {
+				continue
+			}
+			head.Responses.Set(key, &openapi3.ResponseRef{Value: &openapi3.Response{
+				Description: ref.Value.Description,
+				Headers:     ref.Value.Headers,
+			}})
+		}
+		item.Head = head
+	}
 }
 
 // copyParameterExamples carries swag's example(...) of path and query

@@ -25,7 +25,7 @@ func readFixture(t *testing.T) []byte {
 // convertFixture converts the fixture and loads the result back.
 func convertFixture(t *testing.T) ([]byte, *openapi3.T) {
 	t.Helper()
-	out, err := convert(readFixture(t))
+	out, err := convert(readFixture(t), nil)
 	if err != nil {
 		t.Fatalf("convert: %v", err)
 	}
@@ -134,11 +134,12 @@ func TestBearerSecurityScheme(t *testing.T) {
 		{"POST", "/sockets"}, {"GET", "/sockets/{id}/messages"}, {"POST", "/sockets/{id}/messages"},
 	} {
 		op := operation(t, doc, p.method, p.path)
-		if op.Security == nil || len(*op.Security) != 1 {
-			t.Errorf("%s %s: security %v", p.method, p.path, op.Security)
+		// The token is optional: anonymous access first, then the scheme.
+		if op.Security == nil || len(*op.Security) != 2 || len((*op.Security)[0]) != 0 {
+			t.Errorf("%s %s: security %v, want [{}, {BearerAuth: []}]", p.method, p.path, op.Security)
 			continue
 		}
-		for name := range (*op.Security)[0] {
+		for name := range (*op.Security)[1] {
 			if schemes[name] == nil {
 				t.Errorf("%s %s: security names unknown scheme %q", p.method, p.path, name)
 			}
@@ -218,14 +219,14 @@ func TestJSONOrOctetStreamResponse(t *testing.T) {
 
 func TestDeterministic(t *testing.T) {
 	src := readFixture(t)
-	first, err := convert(src)
+	first, err := convert(src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Map iteration order changes from run to run: a few runs make an
 	// ordering bug all but certain to show.
 	for i := range 10 {
-		again, err := convert(src)
+		again, err := convert(src, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -257,7 +258,7 @@ func TestInvalidDocumentIsNotWritten(t *testing.T) {
 				t.Fatal(err)
 			}
 			var stderr bytes.Buffer
-			if code := run([]string{"-in", in, "-out", out}, io.Discard, &stderr); code != 1 {
+			if code := run([]string{"-examples=false", "-in", in, "-out", out}, io.Discard, &stderr); code != 1 {
 				t.Fatalf("run on an invalid document: exit %d, want 1", code)
 			}
 			if !strings.Contains(stderr.String(), tc.wantMsg) {
@@ -276,17 +277,17 @@ func TestRunAndCheck(t *testing.T) {
 	in := filepath.Join("testdata", "swagger.json")
 
 	var stderr bytes.Buffer
-	if code := run([]string{"-in", in, "-out", out, "-check"}, io.Discard, &stderr); code != 1 {
+	if code := run([]string{"-examples=false", "-in", in, "-out", out, "-check"}, io.Discard, &stderr); code != 1 {
 		t.Errorf("-check on a missing file: exit %d, want 1", code)
 	}
-	if code := run([]string{"-in", in, "-out", out}, io.Discard, &stderr); code != 0 {
+	if code := run([]string{"-examples=false", "-in", in, "-out", out}, io.Discard, &stderr); code != 0 {
 		t.Fatalf("run: exit %d: %s", code, stderr.String())
 	}
 	written, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := convert(readFixture(t))
+	want, err := convert(readFixture(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +296,7 @@ func TestRunAndCheck(t *testing.T) {
 	}
 
 	stderr.Reset()
-	if code := run([]string{"-in", in, "-out", out, "-check"}, io.Discard, &stderr); code != 0 {
+	if code := run([]string{"-examples=false", "-in", in, "-out", out, "-check"}, io.Discard, &stderr); code != 0 {
 		t.Errorf("-check on an up-to-date file: exit %d: %s", code, stderr.String())
 	}
 
@@ -303,7 +304,7 @@ func TestRunAndCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	stderr.Reset()
-	if code := run([]string{"-in", in, "-out", out, "-check"}, io.Discard, &stderr); code != 1 {
+	if code := run([]string{"-examples=false", "-in", in, "-out", out, "-check"}, io.Discard, &stderr); code != 1 {
 		t.Errorf("-check on a stale file: exit %d, want 1", code)
 	}
 	if !strings.Contains(stderr.String(), "out of date") {
@@ -312,5 +313,99 @@ func TestRunAndCheck(t *testing.T) {
 	after, _ := os.ReadFile(out)
 	if !bytes.HasSuffix(after, []byte("# edited\n")) {
 		t.Errorf("-check rewrote the file")
+	}
+}
+
+// The token is optional where an operation names a scheme, and an operation
+// that names none says so with an explicit empty list.
+func TestPublicOperationNeedsNoToken(t *testing.T) {
+	out, doc := convertFixture(t)
+	op := operation(t, doc, "GET", "/healthz")
+	if op.Security == nil || len(*op.Security) != 0 {
+		t.Errorf("GET /healthz: security %v, want an explicit []", op.Security)
+	}
+	if n := bytes.Count(out, []byte("security: []")); n != 2 { // the GET and its HEAD
+		t.Errorf("the output says security: [] %d times, want 2", n)
+	}
+}
+
+// Every GET gets a HEAD without bodies, but one marked x-no-head, whose mark
+// does not reach the output.
+func TestHeadOperations(t *testing.T) {
+	out, doc := convertFixture(t)
+	get := operation(t, doc, "GET", "/healthz")
+	head := operation(t, doc, "HEAD", "/healthz")
+	if head.OperationID != "headHealth" || !slices.Equal(head.Tags, get.Tags) || head.Summary == "" {
+		t.Errorf("HEAD /healthz: operationId %q, tags %q, summary %q; want headHealth, the GET's tags, a summary", head.OperationID, head.Tags, head.Summary)
+	}
+	if got, want := slices.Sorted(maps.Keys(head.Responses.Map())), slices.Sorted(maps.Keys(get.Responses.Map())); !slices.Equal(got, want) {
+		t.Errorf("HEAD /healthz: responses %q, want the GET's %q", got, want)
+	}
+	for status, r := range head.Responses.Map() {
+		if len(r.Value.Content) != 0 {
+			t.Errorf("HEAD /healthz %s: content %q, want none", status, contentTypes(r.Value.Content))
+		}
+	}
+	if doc.Paths.Value("/sockets/{id}/messages").Head != nil {
+		t.Errorf("GET /sockets/{id}/messages is marked x-no-head but got a HEAD")
+	}
+	if bytes.Contains(out, []byte("x-no-head")) {
+		t.Errorf("the output still holds x-no-head")
+	}
+}
+
+// A JSON request body refuses unknown fields, as the service does; response
+// schemas are left as they are.
+func TestRequestBodyIsClosed(t *testing.T) {
+	_, doc := convertFixture(t)
+	req := doc.Components.Schemas["api.CreateSocketRequest"].Value
+	if req.AdditionalProperties.Has == nil || *req.AdditionalProperties.Has {
+		t.Errorf("api.CreateSocketRequest: additionalProperties %v, want false", req.AdditionalProperties.Has)
+	}
+	if resp := doc.Components.Schemas["api.Socket"].Value; resp.AdditionalProperties.Has != nil {
+		t.Errorf("api.Socket (a response): additionalProperties %v, want it unset", *resp.AdditionalProperties.Has)
+	}
+}
+
+func TestExamples(t *testing.T) {
+	all := []example{
+		{"createSocket", "201", `{"id":"sock-1"}`},
+		{"createSocket", "400", `{"type":"urn:x:bad","title":"Bad Request","status":400,"detail":"port is required"}`},
+		{"getMessages", "200", `{"messages":[]}`},
+		{"getMessages", "404", `{"type":"urn:x:nf","title":"Not Found","status":404,"detail":"no socket sock-9"}`},
+		{"health", "200", `{"id":"sock-1"}`},
+		{"health", "403", `{"type":"urn:x:f","title":"Forbidden","status":403,"detail":"Host refused"}`},
+		{"sendMessage", "202", `{"bytes":1}`},
+		{"sendMessage", "413", `{"type":"urn:x:big","title":"Request Entity Too Large","status":413,"detail":"over --max-body"}`},
+		{"sendLine", "200", `{"bytes":1}`},
+		{"sendLine", "default", `{"type":"urn:x:e","title":"Conflict","status":409,"detail":"socket closed"}`},
+	}
+	out, err := convert(readFixture(t), all)
+	if err != nil {
+		t.Fatalf("convert: %v", err)
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := response(t, operation(t, doc, "POST", "/sockets"), "400").Content["application/problem+json"].Example
+	if p, ok := got.(map[string]any); !ok || p["detail"] != "port is required" {
+		t.Errorf("POST /sockets 400: example %v, want the problem given", got)
+	}
+
+	for _, tc := range []struct {
+		name string
+		ex   []example
+		want string
+	}{
+		{"missing", all[1:], "response 201 of createSocket has no example"},
+		{"unknown operation", append(slices.Clone(all), example{"nope", "200", `{}`}), `operation "nope"`},
+		{"unknown status", append(slices.Clone(all), example{"health", "500", `{}`}), "response 500 of health"},
+		{"twice", append(slices.Clone(all), all[0]), "two examples"},
+		{"not JSON", append(slices.Clone(all[1:]), example{"createSocket", "201", `{`}), "createSocket"},
+	} {
+		if _, err := convert(readFixture(t), tc.ex); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got error %v, want one that says %q", tc.name, err, tc.want)
+		}
 	}
 }

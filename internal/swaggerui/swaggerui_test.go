@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,8 +74,21 @@ func TestSwaggerUITryItOut(t *testing.T) {
 	}
 	checkAuthorizeDialog(p)
 
-	// POST /servers: listen on an ephemeral port.
+	// The groups come in the order a user works in: the global tags list.
+	tags := run(p, "read the order of the groups", chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll(".opblock-tag-section .opblock-tag")).map(e => e.getAttribute("data-tag"))`))
+	if want := []string{"service", "servers", "clients", "sockets"}; !slices.Equal(tags, want) {
+		t.Errorf("Swagger UI shows the groups %q, want %q", tags, want)
+	}
+
+	// POST /servers: listen on an ephemeral port. Try it out fills in an
+	// ephemeral port, so that executing it twice does not conflict.
 	createServer := p.tryOut("servers", "createServer", "POST /servers")
+	prefilled := run(p, "POST /servers: read the body Try it out fills in", chromedp.Value(createServer.css("textarea.body-param__text")))
+	var prefill struct{ Port *int }
+	if err := json.Unmarshal([]byte(prefilled), &prefill); err != nil || prefill.Port == nil || *prefill.Port != 0 {
+		t.Errorf("POST /servers: Try it out fills in %s, want port 0 (%v)", prefilled, err)
+	}
 	createServer.body(`{"port":0}`)
 	var srv api.Server
 	createServer.execute("/servers", http.StatusCreated, &srv)

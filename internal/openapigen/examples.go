@@ -1,0 +1,171 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// example is the body that one response of one operation shows, as JSON.
+type example struct {
+	op     string // operationId
+	status string // response key
+	body   string // JSON
+}
+
+// setExamples puts each example of ex on its response (its JSON or
+// problem+json media type), and fails when an example names an operation or
+// a response the document does not have, or when a JSON or problem+json
+// response is left without one: every response a user reads shows a body
+// the service really sends.
+func setExamples(doc *openapi3.T, ex []example) error {
+	byID := map[string]*openapi3.Operation{}
+	for _, path := range doc.Paths.InMatchingOrder() {
+		for _, op := range doc.Paths.Value(path).Operations() {
+			if op.OperationID != "" {
+				byID[op.OperationID] = op
+			}
+		}
+	}
+	set := map[*openapi3.MediaType]bool{}
+	for _, e := range ex {
+		op := byID[e.op]
+		if op == nil {
+			return fmt.Errorf("example for operation %q, which the document does not have", e.op)
+		}
+		ref := op.Responses.Value(e.status)
+		if ref == nil || ref.Value == nil {
+			return fmt.Errorf("example for response %s of %s, which the document does not have", e.status, e.op)
+		}
+		mt := findMediaType(ref.Value.Content, mimeProblemJSON)
+		if mt == nil {
+			mt = findMediaType(ref.Value.Content, mimeJSON)
+		}
+		if mt == nil {
+			return fmt.Errorf("example for response %s of %s, which has no JSON body", e.status, e.op)
+		}
+		if set[mt] {
+			return fmt.Errorf("two examples for response %s of %s", e.status, e.op)
+		}
+		var v any
+		if err := json.Unmarshal([]byte(e.body), &v); err != nil {
+			return fmt.Errorf("example for response %s of %s: %w", e.status, e.op, err)
+		}
+		mt.Example = v
+		set[mt] = true
+	}
+	for _, id := range slices.Sorted(maps.Keys(byID)) {
+		op := byID[id]
+		for _, status := range slices.Sorted(maps.Keys(op.Responses.Map())) {
+			ref := op.Responses.Value(status)
+			if ref.Value == nil {
+				continue
+			}
+			for _, mime := range []string{mimeProblemJSON, mimeJSON} {
+				if mt := findMediaType(ref.Value.Content, mime); mt != nil && !set[mt] {
+					return fmt.Errorf("response %s of %s has no example: add one to sockmanExamples", status, id)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// sockmanExamples are the examples of openapi.yaml. Each is an answer of the
+// service, copied from a real run; api's TestProblemExamples provokes every
+// problem here and compares it with the live answer, and TestSuccessExamples
+// checks that every success body is what the service's types encode.
+var sockmanExamples = []example{
+	// health
+	{"health", "200", `{"status":"ok"}`},
+	{"health", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
+	// getOpenAPI
+	{"getOpenAPI", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
+	// swaggerUI
+	{"swaggerUI", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
+	// listServers
+	{"listServers", "200", `{"servers":[{"id":"srv-1","address":"127.0.0.1:9988","state":"listening","created_at":"2026-11-29T08:00:00.123456789Z","sockets":["sock-1"],"accepted":1,"rejected":0,"buffer_bytes":4194304,"overflow":"block"}]}`},
+	{"listServers", "400", `{"type":"urn:sockman:problem:bad-request","title":"Bad Request","status":400,"detail":"bad request: unknown query parameter \"verbose\"; this endpoint takes no query parameters"}`},
+	{"listServers", "401", `{"type":"urn:sockman:problem:unauthorized","title":"Unauthorized","status":401,"detail":"unauthorized: send the header Authorization: Bearer <token>, with the token sockman was started with (in Swagger UI: Authorize)"}`},
+	{"listServers", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
+	// createServer
+	{"createServer", "201", `{"id":"srv-1","address":"127.0.0.1:38421","state":"listening","created_at":"2026-11-29T08:00:00.123456789Z","sockets":[],"accepted":0,"rejected":0,"buffer_bytes":4194304,"overflow":"block"}`},
+	{"createServer", "400", `{"type":"urn:sockman:problem:invalid-argument","title":"Bad Request","status":400,"detail":"invalid argument: 192.0.2.1:0 is not an address of this machine; use a local address such as 127.0.0.1"}`},
+	{"createServer", "401", `{"type":"urn:sockman:problem:unauthorized","title":"Unauthorized","status":401,"detail":"unauthorized: send the header Authorization: Bearer <token>, with the token sockman was started with (in Swagger UI: Authorize)"}`},
+	{"createServer", "403", `{"type":"urn:sockman:problem:forbidden-by-policy","title":"Forbidden","status":403,"detail":"forbidden by policy: 127.0.0.1:0 matches no --allow-listen rule (rules: 127.0.0.2)"}`},
+	{"createServer", "409", `{"type":"urn:sockman:problem:address-in-use","title":"Conflict","status":409,"detail":"address already in use: 127.0.0.1:9988 is already bound by another listener; choose another port or port 0 for an ephemeral one"}`},
+	{"createServer", "413", `{"type":"urn:sockman:problem:body-too-large","title":"Request Entity Too Large","status":413,"detail":"request body too large: the body is over the 16777216 byte limit (--max-body)"}`},
+	{"createServer", "415", `{"type":"urn:sockman:problem:unsupported-media-type","title":"Unsupported Media Type","status":415,"detail":"unsupported media type: Content-Type \"application/x-www-form-urlencoded\" is not accepted here; send application/json"}`},
+	{"createServer", "503", `{"type":"urn:sockman:problem:limit-reached","title":"Service Unavailable","status":503,"detail":"limit reached: 64 servers are listening, the most --max-servers allows; delete some (DELETE /servers/{id})"}`},
+	// getServer
+	{"getServer", "200", `{"id":"srv-1","address":"127.0.0.1:9988","state":"listening","created_at":"2026-11-29T08:00:00.123456789Z","sockets":["sock-1"],"accepted":1,"rejected":0,"buffer_bytes":4194304,"overflow":"block"}`},
+	{"getServer", "400", `{"type":"urn:sockman:problem:bad-request","title":"Bad Request","status":400,"detail":"bad request: unknown query parameter \"verbose\"; this endpoint takes no query parameters"}`},
+	{"getServer", "401", `{"type":"urn:sockman:problem:unauthorized","title":"Unauthorized","status":401,"detail":"unauthorized: send the header Authorization: Bearer <token>, with the token sockman was started with (in Swagger UI: Authorize)"}`},
+	{"getServer", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
+	{"getServer", "404", `{"type":"urn:sockman:problem:server-not-found","title":"Not Found","status":404,"detail":"server not found: no server has id \"srv-9\"; list them with GET /servers"}`},
+	// deleteServer
+	{"deleteServer", "400", `{"type":"urn:sockman:problem:bad-request","title":"Bad Request","status":400,"detail":"bad request: close_sockets=\"maybe\" must be true or false"}`},
+	{"deleteServer", "401", `{"type":"urn:sockman:problem:unauthorized","title":"Unauthorized","status":401,"detail":"unauthorized: send the header Authorization: Bearer <token>, with the token sockman was started with (in Swagger UI: Authorize)"}`},
+	{"deleteServer", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
+	{"deleteServer", "404", `{"type":"urn:sockman:problem:server-not-found","title":"Not Found","status":404,"detail":"server not found: no server has id \"srv-9\"; list them with GET /servers"}`},
+	// broadcast
+	{"broadcast", "200", `{"sockets":2,"bytes":12}`},
+	{"broadcast", "400", `{"type":"urn:sockman:problem:bad-request","title":"Bad Request","status":400,"detail":"bad request: data is not valid base64 (standard alphabet, with padding): illegal base64 data at input byte 8"}`},
+	{"broadcast", "401", `{"type":"urn:sockman:problem:unauthorized","title":"Unauthorized","status":401,"detail":"unauthorized: send the header Authorization: Bearer <token>, with the token sockman was started with (in Swagger UI: Authorize)"}`},
+	{"broadcast", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
+	{"broadcast", "404", `{"type":"urn:sockman:problem:server-not-found","title":"Not Found","status":404,"detail":"server not found: no server has id \"srv-9\"; list them with GET /servers"}`},
+	{"broadcast", "413", `{"type":"urn:sockman:problem:body-too-large","title":"Request Entity Too Large","status":413,"detail":"request body too large: the body is over the 16777216 byte limit (--max-body)"}`},
+	{"broadcast", "415", `{"type":"urn:sockman:problem:unsupported-media-type","title":"Unsupported Media Type","status":415,"detail":"unsupported media type: Content-Type \"application/xml\" is not accepted here; send application/json or application/octet-stream or text/plain"}`},
+	{"broadcast", "503", `{"type":"urn:sockman:problem:cancelled","title":"Service Unavailable","status":503,"detail":"the broadcast was cancelled: 1 sockets took it whole, 6 bytes were sent in all: context canceled"}`},
+	// listClients
+	{"listClients", "200", `{"sockets":[{"id":"sock-2","kind":"client","local_address":"127.0.0.1:41234","remote_address":"127.0.0.1:9988","state":"connected","created_at":"2026-11-29T08:01:00.5Z","bytes_received":0,"bytes_sent":0,"buffered_bytes":0,"buffered_messages":0,"dropped_bytes":0,"buffer_bytes":4194304,"overflow":"block"}]}`},
+	{"listClients", "400", `{"type":"urn:sockman:problem:bad-request","title":"Bad Request","status":400,"detail":"bad request: unknown query parameter \"verbose\"; this endpoint takes no query parameters"}`},
+	{"listClients", "401", `{"type":"urn:sockman:problem:unauthorized","title":"Unauthorized","status":401,"detail":"unauthorized: send the header Authorization: Bearer <token>, with the token sockman was started with (in Swagger UI: Authorize)"}`},
+	{"listClients", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
+	// createClient
+	{"createClient", "201", `{"id":"sock-2","kind":"client","local_address":"127.0.0.1:41234","remote_address":"127.0.0.1:9988","state":"connected","created_at":"2026-11-29T08:01:00.5Z","bytes_received":0,"bytes_sent":0,"buffered_bytes":0,"buffered_messages":0,"dropped_bytes":0,"buffer_bytes":4194304,"overflow":"block"}`},
+	{"createClient", "400", `{"type":"urn:sockman:problem:invalid-argument","title":"Bad Request","status":400,"detail":"invalid argument: host \"127.0.0.1:9988\" is neither an IP address nor a host name (give the port in the port field, and IPv6 without a zone or in brackets)"}`},
+	{"createClient", "401", `{"type":"urn:sockman:problem:unauthorized","title":"Unauthorized","status":401,"detail":"unauthorized: send the header Authorization: Bearer <token>, with the token sockman was started with (in Swagger UI: Authorize)"}`},
+	{"createClient", "403", `{"type":"urn:sockman:problem:forbidden-by-policy","title":"Forbidden","status":403,"detail":"forbidden by policy: 127.0.0.1:9988 matches no --allow-connect rule (rules: 127.0.0.2)"}`},
+	{"createClient", "413", `{"type":"urn:sockman:problem:body-too-large","title":"Request Entity Too Large","status":413,"detail":"request body too large: the body is over the 16777216 byte limit (--max-body)"}`},
+	{"createClient", "415", `{"type":"urn:sockman:problem:unsupported-media-type","title":"Unsupported Media Type","status":415,"detail":"unsupported media type: Content-Type \"application/x-www-form-urlencoded\" is not accepted here; send application/json"}`},
+	{"createClient", "502", `{"type":"urn:sockman:problem:connect-failed","title":"Bad Gateway","status":502,"detail":"connect failed: 127.0.0.1:9988 refused the connection; is anything listening there?"}`},
+	{"createClient", "503", `{"type":"urn:sockman:problem:limit-reached","title":"Service Unavailable","status":503,"detail":"limit reached: 4096 sockets are open, the most --max-sockets allows; close some (DELETE /sockets/{id})"}`},
+	{"createClient", "504", `{"type":"urn:sockman:problem:connect-timeout","title":"Gateway Timeout","status":504,"detail":"connect timed out: 192.0.2.1:9988 did not answer within 5s; check the host and port, or raise timeout_ms"}`},
+	// listSockets
+	{"listSockets", "200", `{"sockets":[{"id":"sock-1","kind":"accepted","server_id":"srv-1","local_address":"127.0.0.1:9988","remote_address":"127.0.0.1:37588","state":"connected","created_at":"2026-11-29T08:00:01.25Z","bytes_received":14,"bytes_sent":6,"buffered_bytes":14,"buffered_messages":1,"dropped_bytes":0,"buffer_bytes":4194304,"overflow":"block"},{"id":"sock-2","kind":"client","local_address":"127.0.0.1:41234","remote_address":"127.0.0.1:9988","state":"closed","close_reason":"peer closed","created_at":"2026-11-29T08:01:00.5Z","closed_at":"2026-11-29T08:05:00.75Z","bytes_received":3,"bytes_sent":0,"buffered_bytes":3,"buffered_messages":1,"dropped_bytes":0,"buffer_bytes":4194304,"overflow":"block"}]}`},
+	{"listSockets", "400", `{"type":"urn:sockman:problem:bad-request","title":"Bad Request","status":400,"detail":"bad request: kind=\"server\" must be accepted or client"}`},
+	{"listSockets", "401", `{"type":"urn:sockman:problem:unauthorized","title":"Unauthorized","status":401,"detail":"unauthorized: send the header Authorization: Bearer <token>, with the token sockman was started with (in Swagger UI: Authorize)"}`},
+	{"listSockets", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
+	// getSocket
+	{"getSocket", "200", `{"id":"sock-1","kind":"accepted","server_id":"srv-1","local_address":"127.0.0.1:9988","remote_address":"127.0.0.1:37588","state":"connected","created_at":"2026-11-29T08:00:01.25Z","bytes_received":14,"bytes_sent":6,"buffered_bytes":14,"buffered_messages":1,"dropped_bytes":0,"buffer_bytes":4194304,"overflow":"block"}`},
+	{"getSocket", "400", `{"type":"urn:sockman:problem:bad-request","title":"Bad Request","status":400,"detail":"bad request: unknown query parameter \"verbose\"; this endpoint takes no query parameters"}`},
+	{"getSocket", "401", `{"type":"urn:sockman:problem:unauthorized","title":"Unauthorized","status":401,"detail":"unauthorized: send the header Authorization: Bearer <token>, with the token sockman was started with (in Swagger UI: Authorize)"}`},
+	{"getSocket", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
+	{"getSocket", "404", `{"type":"urn:sockman:problem:socket-not-found","title":"Not Found","status":404,"detail":"socket not found: no socket has id \"sock-9\" (closed sockets are forgotten 10m0s after they close, or when deleted); list them with GET /sockets"}`},
+	// deleteSocket
+	{"deleteSocket", "400", `{"type":"urn:sockman:problem:bad-request","title":"Bad Request","status":400,"detail":"bad request: unknown query parameter \"force\"; this endpoint takes no query parameters"}`},
+	{"deleteSocket", "401", `{"type":"urn:sockman:problem:unauthorized","title":"Unauthorized","status":401,"detail":"unauthorized: send the header Authorization: Bearer <token>, with the token sockman was started with (in Swagger UI: Authorize)"}`},
+	{"deleteSocket", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
+	{"deleteSocket", "404", `{"type":"urn:sockman:problem:socket-not-found","title":"Not Found","status":404,"detail":"socket not found: no socket has id \"sock-9\"; list them with GET /sockets"}`},
+	// read
+	{"read", "200", `{"socket_id":"sock-1","state":"connected","messages":[{"seq":1,"received_at":"2026-11-29T08:00:02.5Z","size":14,"encoding":"utf8","data":"hello from nc\n"}],"cursor":1}`},
+	{"read", "400", `{"type":"urn:sockman:problem:invalid-argument","title":"Bad Request","status":400,"detail":"invalid argument: cursor after=5 is beyond the last message received (seq 1); pass the cursor of a previous read"}`},
+	{"read", "401", `{"type":"urn:sockman:problem:unauthorized","title":"Unauthorized","status":401,"detail":"unauthorized: send the header Authorization: Bearer <token>, with the token sockman was started with (in Swagger UI: Authorize)"}`},
+	{"read", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
+	{"read", "404", `{"type":"urn:sockman:problem:socket-not-found","title":"Not Found","status":404,"detail":"socket not found: no socket has id \"sock-9\" (closed sockets are forgotten 10m0s after they close, or when deleted); list them with GET /sockets"}`},
+	// send
+	{"send", "200", `{"bytes":6}`},
+	{"send", "400", `{"type":"urn:sockman:problem:bad-request","title":"Bad Request","status":400,"detail":"bad request: data is not valid base64 (standard alphabet, with padding): illegal base64 data at input byte 8"}`},
+	{"send", "401", `{"type":"urn:sockman:problem:unauthorized","title":"Unauthorized","status":401,"detail":"unauthorized: send the header Authorization: Bearer <token>, with the token sockman was started with (in Swagger UI: Authorize)"}`},
+	{"send", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
+	{"send", "404", `{"type":"urn:sockman:problem:socket-not-found","title":"Not Found","status":404,"detail":"socket not found: no socket has id \"sock-9\" (closed sockets are forgotten 10m0s after they close, or when deleted); list them with GET /sockets"}`},
+	{"send", "409", `{"type":"urn:sockman:problem:socket-closed","title":"Conflict","status":409,"detail":"socket is closed: socket sock-1 closed (peer closed); open a new connection"}`},
+	{"send", "413", `{"type":"urn:sockman:problem:body-too-large","title":"Request Entity Too Large","status":413,"detail":"request body too large: the body is over the 16777216 byte limit (--max-body)"}`},
+	{"send", "415", `{"type":"urn:sockman:problem:unsupported-media-type","title":"Unsupported Media Type","status":415,"detail":"unsupported media type: Content-Type \"application/xml\" is not accepted here; send application/json or application/octet-stream or text/plain"}`},
+	{"send", "503", `{"type":"urn:sockman:problem:cancelled","title":"Service Unavailable","status":503,"detail":"the send was cancelled after 0 bytes were sent: context canceled"}`},
+	{"send", "504", `{"type":"urn:sockman:problem:write-timeout","title":"Gateway Timeout","status":504,"detail":"write timed out: the peer of socket sock-1 took no data for 10s; 4128768 bytes were sent before the timeout"}`},
+}
