@@ -19,15 +19,17 @@ func detail(err error) string {
 		rng *sockets.RangeError
 		dto *sockets.DialTimeoutError
 	)
+	// Each detail starts with the sentinel's words, as every other
+	// engine error's text does ("limit reached: ...").
 	switch {
 	case errors.As(err, &lim):
-		return limitDetail(lim)
+		return fmt.Sprintf("%v: %s", sockets.ErrLimit, limitDetail(lim))
 	case errors.As(err, &nf):
-		return notFoundDetail(nf)
+		return fmt.Sprintf("%v: %s", nf.Unwrap(), notFoundDetail(nf))
 	case errors.As(err, &rng):
-		return rangeDetail(rng)
+		return fmt.Sprintf("%v: %s", sockets.ErrInvalid, rangeDetail(rng))
 	case errors.As(err, &dto):
-		return fmt.Sprintf("%s did not answer within %v; check the host and port, or raise timeout_ms", dto.Addr, dto.Timeout)
+		return fmt.Sprintf("%v: %s did not answer within %v; check the host and port, or raise timeout_ms", sockets.ErrConnectTimeout, dto.Addr, dto.Timeout)
 	}
 	return err.Error()
 }
@@ -43,13 +45,17 @@ func limitDetail(e *sockets.LimitError) string {
 	case sockets.LimitFiles:
 		return fmt.Sprintf("no file descriptor is left for a new socket (%v); close sockets (DELETE /sockets/{id}) or raise the open files limit (ulimit -n)", e.Cause)
 	}
-	return e.Error()
+	return fmt.Sprintf("the %s limit (%d) is reached", e.Limit, e.Value)
 }
 
 func notFoundDetail(e *sockets.NotFoundError) string {
 	switch {
 	case e.Closing:
-		return e.Error()
+		what := "socket"
+		if e.Server {
+			what = "server"
+		}
+		return fmt.Sprintf("%s %s is closing", what, e.ID)
 	case e.Server:
 		return fmt.Sprintf("no server has id %q; list them with GET /servers", e.ID)
 	case e.Retention > 0:
@@ -75,7 +81,7 @@ var (
 func rangeDetail(e *sockets.RangeError) string {
 	field := rangeFields[e.Arg]
 	if field == "" {
-		return e.Error()
+		field = string(e.Arg)
 	}
 	lo, hi, v := e.Min, e.Max, e.Value
 	if e.Arg == sockets.ArgTimeout {
