@@ -176,9 +176,9 @@ func onlyQuery(values map[string][]string, names ...string) error {
 	for name := range values {
 		if !slices.Contains(names, name) {
 			if len(names) == 0 {
-				return badRequest("unknown query parameter %q; this endpoint takes no query parameters", name)
+				return badRequest("unknown query parameter %s; this endpoint takes no query parameters", quote.String(name))
 			}
-			return badRequest("unknown query parameter %q; this endpoint takes %s", name, strings.Join(names, ", "))
+			return badRequest("unknown query parameter %s; this endpoint takes %s", quote.String(name), strings.Join(names, ", "))
 		}
 	}
 	return nil
@@ -208,7 +208,7 @@ func uncompressed(c echo.Context) error {
 		for coding := range strings.SplitSeq(v, ",") {
 			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
 				c.Response().Header().Set(echo.HeaderAcceptEncoding, "identity")
-				return fmt.Errorf("%w: Content-Encoding %q is not accepted; send the body uncompressed, without Content-Encoding", errUnsupportedMedia, coding)
+				return fmt.Errorf("%w: Content-Encoding %s is not accepted; send the body uncompressed, without Content-Encoding", errUnsupportedMedia, quote.String(coding))
 			}
 		}
 	}
@@ -216,7 +216,7 @@ func uncompressed(c echo.Context) error {
 }
 
 func errUnsupported(got string, want ...string) error {
-	return fmt.Errorf("%w: Content-Type %q is not accepted here; send %s", errUnsupportedMedia, got, strings.Join(want, " or "))
+	return fmt.Errorf("%w: Content-Type %s is not accepted here; send %s", errUnsupportedMedia, quote.String(got), strings.Join(want, " or "))
 }
 
 // queryOne returns the value of an optional query parameter, and whether
@@ -247,7 +247,7 @@ func queryUint(values map[string][]string, name string, lo, hi uint64) (uint64, 
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil || n < lo || n > hi {
-		return 0, false, badRequest("query parameter %s=%q must be %s", name, v, want)
+		return 0, false, badRequest("query parameter %s=%s must be %s", name, quote.String(v), want)
 	}
 	return n, true, nil
 }

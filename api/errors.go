@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -72,7 +73,7 @@ func problemFor(err error) Problem {
 	}
 	for _, k := range problemKinds {
 		if errors.Is(err, k.err) {
-			return Problem{Type: "urn:sockman:problem:" + k.slug, Title: http.StatusText(k.status), Status: k.status, Detail: err.Error()}
+			return Problem{Type: "urn:sockman:problem:" + k.slug, Title: http.StatusText(k.status), Status: k.status, Detail: capDetail(err.Error())}
 		}
 	}
 	var he *echo.HTTPError
@@ -88,6 +89,22 @@ func problemFor(err error) Problem {
 	}
 	return Problem{Type: "about:blank", Title: http.StatusText(http.StatusInternalServerError), Status: http.StatusInternalServerError,
 		Detail: "internal error; the cause is in the service log"}
+}
+
+// maxDetail bounds a problem's detail. Input in a detail is quoted with
+// quote.String, so a detail is a few hundred bytes; the cap only keeps a
+// message that forgot to do so from echoing megabytes.
+const maxDetail = 1024
+
+func capDetail(s string) string {
+	if len(s) <= maxDetail {
+		return s
+	}
+	n := maxDetail - len("...")
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // errorHandler renders every error as problem+json. It is echo's

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/sockman/sockman/internal/quote"
 )
 
 // Config bounds and wires a Registry. Zero fields take the defaults below.
@@ -212,7 +214,7 @@ func (r *Registry) Server(id string) (*Server, error) {
 	s, ok := r.servers[id]
 	r.mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("%w: no server has id %q; list them with GET /servers", ErrServerNotFound, id)
+		return nil, fmt.Errorf("%w: no server has id %s; list them with GET /servers", ErrServerNotFound, quote.String(id))
 	}
 	return s, nil
 }
@@ -235,7 +237,7 @@ func (r *Registry) Socket(id string) (*Socket, error) {
 	s, ok := r.sockets[id]
 	r.mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("%w: no socket has id %q (closed sockets are forgotten %v after they close, or when deleted); list them with GET /sockets", ErrSocketNotFound, id, r.cfg.ClosedRetention)
+		return nil, fmt.Errorf("%w: no socket has id %s (closed sockets are forgotten %v after they close, or when deleted); list them with GET /sockets", ErrSocketNotFound, quote.String(id), r.cfg.ClosedRetention)
 	}
 	return s, nil
 }
@@ -286,7 +288,7 @@ func (r *Registry) DeleteSocket(id string) error {
 	delete(r.sockets, id)
 	r.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: no socket has id %q; list them with GET /sockets", ErrSocketNotFound, id)
+		return fmt.Errorf("%w: no socket has id %s; list them with GET /sockets", ErrSocketNotFound, quote.String(id))
 	}
 	r.forget(s, ReasonAPI)
 	return nil
@@ -315,7 +317,7 @@ func (r *Registry) DeleteServer(id string, closeSockets bool) error {
 	}
 	r.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: no server has id %q; list them with GET /servers", ErrServerNotFound, id)
+		return fmt.Errorf("%w: no server has id %s; list them with GET /servers", ErrServerNotFound, quote.String(id))
 	}
 	srv.close()
 	if closeSockets {
