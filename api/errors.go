@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -188,8 +189,14 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		p := problemFor(err)
-		if p.Status >= 500 {
+		switch {
+		case p.Type == typeInternal:
+			// The service's own fault: the cause is only here.
 			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", p.Status, "err", err)
+		case p.Status >= 500:
+			// An outcome the user meets and is told of (a peer refused,
+			// a connect timed out, a limit): not a fault of the service.
+			log.Info("answered "+strings.TrimPrefix(p.Type, problemPrefix), "method", c.Request().Method, "path", c.Path(), "status", p.Status, "detail", p.Detail)
 		}
 		if p.Status == http.StatusUnauthorized {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="sockman"`)

@@ -143,7 +143,8 @@ func TestInternalErrorIsAProblem(t *testing.T) {
 	e := echo.New()
 	rec := httptest.NewRecorder()
 	c := e.NewContext(httptest.NewRequest(http.MethodGet, "/servers", nil), rec)
-	errorHandler(slog.New(slog.DiscardHandler))(errors.New("secret cause"), c)
+	var log syncLog
+	errorHandler(slog.New(slog.NewTextHandler(&log, nil)))(errors.New("secret cause"), c)
 	if rec.Code != http.StatusInternalServerError || mediaType(rec.Header().Get("Content-Type")) != "application/problem+json" {
 		t.Fatalf("got %d %s, want a 500 problem", rec.Code, rec.Header().Get("Content-Type"))
 	}
@@ -155,6 +156,51 @@ func TestInternalErrorIsAProblem(t *testing.T) {
 		t.Errorf("got %+v, want type %s and a detail without the cause", p, typeInternal)
 	}
 	sawProblem(p.Type)
+	// The service's own fault: logged at ERROR, with the cause.
+	if out := log.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "secret cause") {
+		t.Errorf("got log %q, want an ERROR line with the cause", out)
+	}
+}
+
+// syncLog is a log output that tests read while the service writes.
+type syncLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// TestClientOutcomesLogBelowError: a 502 (a refused connect) and a 503 (a
+// limit reached) are outcomes the user is told of, not faults of the
+// service: logged at INFO, never ERROR.
+func TestClientOutcomesLogBelowError(t *testing.T) {
+	t.Parallel()
+	var log syncLog
+	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a := newTestAPI(t, withOptions(func(o *Options) { o.Logger = logger }),
+		withConfig(func(c *sockets.Config) { c.MaxServers = 1 }))
+	a.call(http.MethodPost, "/clients", dialBody(t, "")).want(t, http.StatusBadGateway)
+	a.listen(t)
+	a.call(http.MethodPost, "/servers", `{"port":0}`).want(t, http.StatusServiceUnavailable)
+	out := log.String()
+	for _, want := range []string{`level=INFO msg="answered connect-failed"`, `level=INFO msg="answered limit-reached"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "level=ERROR") {
+		t.Errorf("got an ERROR line for a client's outcome:\n%s", out)
+	}
 }
 
 // TestShutdownCancelsAConnect: a connect under way when the service shuts

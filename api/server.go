@@ -41,7 +41,9 @@ type Options struct {
 	MaxWait time.Duration
 	// OpenAPI is the document served at /openapi.yaml and shown by Swagger UI.
 	OpenAPI []byte
-	// Logger receives 5xx causes; nil: slog.Default().
+	// Logger receives the cause of a 500 at level Error, and 502, 503 and
+	// 504 answers (a peer refused, a limit was reached) at level Info;
+	// nil: slog.Default().
 	Logger *slog.Logger
 	// Token, when set, is required as "Authorization: Bearer <token>" on
 	// every route but /healthz.
