@@ -1,66 +1,149 @@
 package api
 
 import (
-	"encoding/json"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/labstack/echo/v4"
+
+	"github.com/sockman/sockman/internal/quote"
 )
 
-// jsonError turns a decoding error into a 400 (or 413) that says where the
-// body went wrong.
-func jsonError(err error) error {
-	var (
-		syn *json.SyntaxError
-		typ *json.UnmarshalTypeError
-		mbe *http.MaxBytesError
-	)
+// jsonError turns a decoding error of decodeJSON into a 400 (or 413) that
+// says where the body went wrong. v is what the body was decoded into: an
+// unknown member that differs from one of its members only in case is
+// named with it.
+func jsonError(err error, body []byte, v any) error {
+	if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return mbe
+	}
 	switch {
-	case errors.As(err, &mbe):
-		return err
 	case errors.Is(err, io.EOF):
 		return badRequest("the body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return badRequest("the JSON body ends too early")
-	case errors.As(err, &syn):
-		return badRequest("the body is not valid JSON at byte %d: %v", syn.Offset, err)
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return badRequest("the body must be a JSON object, not %s", jsonValue(typ.Value))
+	}
+	if se, ok := errors.AsType[*jsontext.SyntacticError](err); ok {
+		return syntaxError(se, body)
+	}
+	se, ok := errors.AsType[*json.SemanticError](err)
+	if !ok {
+		return badRequest("the JSON body cannot be read: %v", err)
+	}
+	name := se.JSONPointer.LastToken()
+	switch {
+	case errors.Is(se.Err, json.ErrUnknownName):
+		if known := memberFolding(v, name); known != "" {
+			return badRequest("unknown field %s: member names match exactly, did you mean %q?", quote.String(name), known)
 		}
-		return badRequest("field %q must be %s, not %s", typ.Field, jsonKind(typ.Type.Kind().String()), jsonValue(typ.Value))
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return badRequest("unknown field %s; see /openapi.yaml for the fields this request takes", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return badRequest("unknown field %s; see /openapi.yaml for the fields this request takes", quote.String(name))
+	case se.JSONPointer == "":
+		return badRequest("the body must be a JSON object, not %s", jsonValue(se.JSONKind, se.JSONValue))
+	case se.GoType != nil && se.JSONKind != 0:
+		t := se.GoType
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		why := ""
+		if errors.Is(se.Err, strconv.ErrRange) {
+			why = " (out of range)"
+		}
+		return badRequest("field %s must be %s, not %s%s", quote.String(name), jsonKind(t.Kind()), jsonValue(se.JSONKind, se.JSONValue), why)
 	}
 	return badRequest("the JSON body cannot be read: %v", err)
 }
 
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "int", "int64", "uint64", "ptr":
-		return "an integer"
-	case "string":
-		return "a string"
-	case "bool":
-		return "true or false"
+// syntaxError is the 400 of a body that is not JSON text. JSON text is
+// UTF-8 (RFC 8259) and names each member once (RFC 7493): encoding/json v1
+// took invalid UTF-8 and lone UTF-16 surrogates (\ud800) as U+FFFD, so that a
+// send put other bytes on the wire than the body held, and kept the last of
+// a member named twice without a word. Those get a detail of their own.
+func syntaxError(se *jsontext.SyntacticError, body []byte) error {
+	why := se.Err.Error()
+	switch off := se.ByteOffset; {
+	case errors.Is(se, jsontext.ErrDuplicateName):
+		return badRequest("the body names a member twice (duplicate object member name %s); give each once", quote.String(se.JSONPointer.LastToken()))
+	case strings.Contains(why, "UTF-8") || strings.Contains(why, "surrogate"):
+		if se.JSONPointer == "/data" {
+			return badRequest("the body is not valid JSON text (%s at byte %d): JSON strings are UTF-8 and cannot hold other bytes; send those with \"encoding\":\"base64\" or \"hex\", or as a raw application/octet-stream body", why, se.ByteOffset)
+		}
+		return badRequest("the body is not valid JSON text (%s at byte %d): JSON is UTF-8, and a \\u escape of a UTF-16 surrogate needs its pair", why, se.ByteOffset)
+	case off >= 0 && off < int64(len(body)) && body[off] == ',':
+		// jsontext blames the comma of {"port":0,}, where the value
+		// that should follow it is missing.
+		if rest := bytes.TrimLeft(body[off+1:], " \t\r\n"); len(rest) > 0 && (rest[0] == '}' || rest[0] == ']') {
+			return badRequest("the body is not valid JSON at byte %d: a comma before %q; JSON takes no comma after the last member or element", off, rest[0])
+		}
 	}
-	return "a " + goKind
+	return badRequest("the body is not valid JSON at byte %d: %s", se.ByteOffset, why)
 }
 
-// jsonValue names a kind of JSON value as UnmarshalTypeError.Value gives it
-// ("array", "number", "number 1.5", ...) with its article.
-func jsonValue(v string) string {
-	if strings.HasPrefix(v, "array") || strings.HasPrefix(v, "object") {
-		return "an " + v
+// memberFolding returns the member of struct v whose name matches name
+// when case is ignored (as encoding/json v1 matched it), or "".
+func memberFolding(v any, name string) string {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
 	}
-	return "a " + v
+	if t == nil || t.Kind() != reflect.Struct {
+		return ""
+	}
+	for f := range t.Fields() {
+		member, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if member != "" && member != "-" && strings.EqualFold(member, name) {
+			return member
+		}
+	}
+	return ""
+}
+
+// jsonKind names what a Go field of kind k takes, with its article.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Int, reflect.Int64, reflect.Uint64:
+		return "an integer"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	}
+	return "a " + k.String()
+}
+
+// jsonValue names a kind of JSON value with its article, and a number
+// with its value ("a number 1.5").
+func jsonValue(k jsontext.Kind, v jsontext.Value) string {
+	switch k {
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "a boolean"
+	case '"':
+		return "a string"
+	case '0':
+		if len(v) > 0 {
+			if len(v) > quote.Max {
+				return "a number " + quote.String(string(v))
+			}
+			return "a number " + string(v)
+		}
+		return "a number"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	return "a " + k.String()
 }
 
 // isMediaType reports whether the Content-Type header value names want.
@@ -93,9 +176,9 @@ func onlyQuery(values map[string][]string, names ...string) error {
 	for name := range values {
 		if !slices.Contains(names, name) {
 			if len(names) == 0 {
-				return badRequest("unknown query parameter %q; this endpoint takes no query parameters", name)
+				return badRequest("unknown query parameter %s; this endpoint takes no query parameters", quote.String(name))
 			}
-			return badRequest("unknown query parameter %q; this endpoint takes %s", name, strings.Join(names, ", "))
+			return badRequest("unknown query parameter %s; this endpoint takes %s", quote.String(name), strings.Join(names, ", "))
 		}
 	}
 	return nil
@@ -125,7 +208,7 @@ func uncompressed(c echo.Context) error {
 		for coding := range strings.SplitSeq(v, ",") {
 			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
 				c.Response().Header().Set(echo.HeaderAcceptEncoding, "identity")
-				return fmt.Errorf("%w: Content-Encoding %q is not accepted; send the body uncompressed, without Content-Encoding", errUnsupportedMedia, coding)
+				return fmt.Errorf("%w: Content-Encoding %s is not accepted; send the body uncompressed, without Content-Encoding", errUnsupportedMedia, quote.String(coding))
 			}
 		}
 	}
@@ -133,7 +216,7 @@ func uncompressed(c echo.Context) error {
 }
 
 func errUnsupported(got string, want ...string) error {
-	return fmt.Errorf("%w: Content-Type %q is not accepted here; send %s", errUnsupportedMedia, got, strings.Join(want, " or "))
+	return fmt.Errorf("%w: Content-Type %s is not accepted here; send %s", errUnsupportedMedia, quote.String(got), strings.Join(want, " or "))
 }
 
 // queryOne returns the value of an optional query parameter, and whether
@@ -164,7 +247,7 @@ func queryUint(values map[string][]string, name string, lo, hi uint64) (uint64, 
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil || n < lo || n > hi {
-		return 0, false, badRequest("query parameter %s=%q must be %s", name, v, want)
+		return 0, false, badRequest("query parameter %s=%s must be %s", name, quote.String(v), want)
 	}
 	return n, true, nil
 }

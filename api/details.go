@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sockman/sockman/internal/quote"
 	"github.com/sockman/sockman/sockets"
 )
 
@@ -57,11 +58,11 @@ func notFoundDetail(e *sockets.NotFoundError) string {
 		}
 		return fmt.Sprintf("%s %s is closing", what, e.ID)
 	case e.Server:
-		return fmt.Sprintf("no server has id %q; list them with GET /servers", e.ID)
+		return fmt.Sprintf("no server has id %s; list them with GET /servers", quote.String(e.ID))
 	case e.Retention > 0:
-		return fmt.Sprintf("no socket has id %q (closed sockets are forgotten %v after they close, or when deleted); list them with GET /sockets", e.ID, e.Retention)
+		return fmt.Sprintf("no socket has id %s (closed sockets are forgotten %v after they close, or when deleted); list them with GET /sockets", quote.String(e.ID), e.Retention)
 	}
-	return fmt.Sprintf("no socket has id %q; list them with GET /sockets", e.ID)
+	return fmt.Sprintf("no socket has id %s; list them with GET /sockets", quote.String(e.ID))
 }
 
 // rangeFields are the request fields and flags that set the engine's
@@ -90,7 +91,11 @@ func rangeDetail(e *sockets.RangeError) string {
 		lo, hi, v = lo/int64(time.Millisecond), hi/int64(time.Millisecond), v/int64(time.Millisecond)
 	}
 	d := fmt.Sprintf("%s %d is out of range %d to %d", field, v, lo, hi)
-	if flag := boundFlags[e.Bound]; flag != "" {
+	switch flag := boundFlags[e.Bound]; {
+	case flag == "":
+	case e.Arg == sockets.ArgTimeout:
+		d += fmt.Sprintf(" (%s is %v)", flag, time.Duration(e.Max))
+	default:
 		d += " (" + flag + ")"
 	}
 	return d

@@ -26,7 +26,7 @@ func TestDetailRendersEngineErrorsWithFlagsAndRoutes(t *testing.T) {
 		{&sockets.NotFoundError{ID: "sock-9"}, []string{`"sock-9"`, "GET /sockets"}},
 		{&sockets.RangeError{Arg: sockets.ArgBufferBytes, Value: 9, Min: 1, Max: 8, Bound: "MaxBufferBytes"}, []string{"buffer_bytes 9 is out of range 1 to 8", "--max-buffer-bytes"}},
 		{&sockets.RangeError{Arg: sockets.ArgTimeout, Value: int64(time.Hour), Min: int64(time.Millisecond), Max: int64(2 * time.Minute), Bound: "MaxDialTimeout"},
-			[]string{"timeout_ms 3600000 is out of range 1 to 120000", "--max-connect-timeout"}},
+			[]string{"timeout_ms 3600000 is out of range 1 to 120000", "--max-connect-timeout is 2m0s"}},
 		{&sockets.RangeError{Arg: sockets.ArgPort, Value: 70000, Min: 1, Max: 65535}, []string{"port 70000 is out of range 1 to 65535"}},
 		{&sockets.DialTimeoutError{Addr: "127.0.0.1:9", Timeout: time.Second}, []string{"127.0.0.1:9 did not answer within 1s", "raise timeout_ms"}},
 	} {

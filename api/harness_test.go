@@ -2,11 +2,13 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -49,6 +51,7 @@ type testAPI struct {
 type harness struct {
 	cfg  sockets.Config
 	opts Options
+	base context.Context // requests' base context; nil: background
 }
 
 type harnessOption func(*harness)
@@ -56,6 +59,13 @@ type harnessOption func(*harness)
 // withConfig changes the registry's configuration.
 func withConfig(f func(*sockets.Config)) harnessOption {
 	return func(h *harness) { f(&h.cfg) }
+}
+
+// withBaseContext makes ctx the base of every request's context, as
+// sockman's serve does: cancelling it is what a shutdown does to the
+// requests in flight.
+func withBaseContext(ctx context.Context) harnessOption {
+	return func(h *harness) { h.base = ctx }
 }
 
 // withOptions changes the API's options.
@@ -98,7 +108,7 @@ func newTestAPI(t testing.TB, opts ...harnessOption) *testAPI {
 	a := &testAPI{t: t, reg: sockets.New(h.cfg)}
 	e := New(a.reg, h.opts)
 	validated := v.Middleware(report)(e)
-	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	a.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.active.Add(1)
 		defer a.active.Add(-1)
 		if r.Header.Get(leanCheckHeader) == "" {
@@ -111,6 +121,10 @@ func newTestAPI(t testing.TB, opts ...harnessOption) *testAPI {
 			report(err)
 		}
 	}))
+	if h.base != nil {
+		a.srv.Config.BaseContext = func(net.Listener) context.Context { return h.base }
+	}
+	a.srv.Start()
 	a.client = a.srv.Client()
 	a.client.Timeout = 2 * testTimeout
 	a.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -191,7 +205,9 @@ func (a *testAPI) tryDo(req *http.Request) (response, error) {
 	if err != nil {
 		return response{}, fmt.Errorf("%s %s: reading the answer: %w", req.Method, req.URL.Path, err)
 	}
-	return response{Response: res, body: body}, nil
+	r := response{Response: res, body: body}
+	recordProblem(r)
+	return r, nil
 }
 
 // do sends req and reads the whole answer; a transport error fails the test.

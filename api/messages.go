@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/sockman/sockman/internal/quote"
 	"github.com/sockman/sockman/sockets"
 )
 
@@ -152,7 +153,7 @@ func decodeData(data, encoding string) ([]byte, error) {
 		}
 		return b, nil
 	}
-	return nil, badRequest("encoding %q must be utf8, base64 or hex", encoding)
+	return nil, badRequest("encoding %s must be utf8, base64 or hex", quote.String(encoding))
 }
 
 // read returns received messages.
@@ -244,7 +245,7 @@ func parseReadParams(q map[string][]string, maxWait time.Duration) (readParams, 
 		switch name {
 		case "after", "limit", "max_bytes", "wait", "encoding":
 		default:
-			return p, badRequest("unknown query parameter %q; this endpoint takes after, limit, max_bytes, wait and encoding", name)
+			return p, badRequest("unknown query parameter %s; this endpoint takes after, limit, max_bytes, wait and encoding", quote.String(name))
 		}
 	}
 	after, ok, err := queryUint(q, "after", 0, 1<<63-1)
@@ -278,7 +279,7 @@ func parseReadParams(q map[string][]string, maxWait time.Duration) (readParams, 
 		case "auto", "base64", "hex":
 			p.encoding = v
 		default:
-			return p, badRequest("encoding=%q must be auto, base64 or hex", v)
+			return p, badRequest("encoding=%s must be auto, base64 or hex", quote.String(v))
 		}
 	}
 	return p, nil
@@ -299,5 +300,5 @@ func parseWait(v string, maxWait time.Duration) (time.Duration, error) {
 	case err != nil && longDuration.MatchString(v): // only an overflow fails on this syntax
 		return maxWait, nil
 	}
-	return 0, badRequest("wait=%q must be a non-negative Go duration such as 500ms or 5s", v)
+	return 0, badRequest("wait=%s must be a non-negative Go duration such as 500ms or 5s", quote.String(v))
 }

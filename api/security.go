@@ -12,6 +12,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/sockman/sockman/internal/quote"
 )
 
 // The browser-facing defenses. sockman is a pivot into the network of the
@@ -139,7 +141,10 @@ func hostCheck(allowed []string) echo.MiddlewareFunc {
 			if host == "" {
 				return fmt.Errorf("%w: the request has no Host header; send the name you reach the API by (curl does)", errForbidden)
 			}
-			return fmt.Errorf("%w: Host %q is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts %s", errForbidden, raw, host)
+			if len(host) > quote.Max {
+				host = "NAME"
+			}
+			return fmt.Errorf("%w: Host %s is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts %s", errForbidden, quote.String(raw), host)
 		}
 	}
 }

@@ -267,6 +267,7 @@ func serveRecorded(h http.Handler, method, target, host string, header ...string
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
+	recordProblem(response{Response: rec.Result(), body: rec.Body.Bytes()})
 	return rec
 }
 

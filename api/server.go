@@ -27,14 +27,13 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/labstack/echo/v4"
 	echoSwagger "github.com/swaggo/echo-swagger"
@@ -51,7 +50,9 @@ type Options struct {
 	MaxWait time.Duration
 	// OpenAPI is the document served at /openapi.yaml and shown by Swagger UI.
 	OpenAPI []byte
-	// Logger receives 5xx causes; nil: slog.Default().
+	// Logger receives the cause of a 500 at level Error, and 502, 503 and
+	// 504 answers (a peer refused, a limit was reached) at level Info;
+	// nil: slog.Default().
 	Logger *slog.Logger
 	// Token, when set, is required as "Authorization: Bearer <token>" on
 	// every route but /healthz.
@@ -239,8 +240,12 @@ func errTooLargeBody(max int64) error {
 	return &http.MaxBytesError{Limit: max}
 }
 
-// decodeJSON decodes exactly one JSON object into v, strictly: unknown
-// fields, wrong types and trailing data are 400 with a detail that names them.
+// decodeJSON decodes exactly one JSON object into v, strictly, with the
+// semantics of encoding/json v2: a member name matches a field's name
+// exactly (v1 matched it ignoring case, so "Data" or "hoſt" filled data and
+// host without a word); an unknown member, a member named twice, invalid
+// UTF-8, a wrong type and data after the object are 400 with a detail that
+// names them.
 func decodeJSON(c echo.Context, v any) error {
 	ct := c.Request().Header.Get(echo.HeaderContentType)
 	if ct != "" && !isMediaType(ct, echo.MIMEApplicationJSON) {
@@ -249,42 +254,20 @@ func decodeJSON(c echo.Context, v any) error {
 	if err := uncompressed(c); err != nil {
 		return err
 	}
-	// The whole body first (it is bounded by --max-body: over it is 413,
-	// also when the excess comes after a whole object), then two passes.
+	// The whole body first: it is bounded by --max-body, and over it is
+	// 413, also when the excess comes after a whole object.
 	body, err := io.ReadAll(requestBody{c.Request().Body})
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+	dec := jsontext.NewDecoder(bytes.NewReader(body))
+	if err := jsonv2.UnmarshalDecode(dec, v, jsonv2.RejectUnknownMembers(true)); err != nil {
+		return jsonError(err, body, v)
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return badRequest("the body must hold one JSON object and nothing after it")
 	}
-	return strictJSON(body)
-}
-
-// strictJSON refuses the JSON that encoding/json takes by changing it:
-// invalid UTF-8 and lone UTF-16 surrogates (\ud800), which it decodes as
-// U+FFFD, so that a send would put other bytes on the wire than the body
-// holds; and a member named twice, of which it keeps the last without a
-// word. jsontext (the encoding/json/v2 text layer) checks both, as RFC
-// 8259 and RFC 7493 ask.
-func strictJSON(body []byte) error {
-	err := jsontext.NewDecoder(bytes.NewReader(body)).SkipValue()
-	if err == nil {
-		return nil
-	}
-	why := strings.TrimPrefix(err.Error(), "jsontext: ")
-	if errors.Is(err, jsontext.ErrDuplicateName) {
-		return badRequest("the body names a member twice (%s); give each once", why)
-	}
-	if se, ok := errors.AsType[*jsontext.SyntacticError](err); ok && se.JSONPointer == "/data" {
-		return badRequest("the body is not valid JSON text (%s): JSON strings are UTF-8 and cannot hold other bytes; send those with \"encoding\":\"base64\" or \"hex\", or as a raw application/octet-stream body", why)
-	}
-	return badRequest("the body is not valid JSON text (%s): JSON is UTF-8, and a \\u escape of a UTF-16 surrogate needs its pair", why)
+	return nil
 }
 
 func jsonEncode(w io.Writer, v any) error {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/sockman/sockman/internal/quote"
 	"github.com/sockman/sockman/sockets"
 )
 
@@ -127,7 +128,7 @@ func (h *handlers) deleteServer(c echo.Context) error {
 		return err
 	} else if ok {
 		if closeSockets, err = strconv.ParseBool(v); err != nil {
-			return badRequest("close_sockets=%q must be true or false", v)
+			return badRequest("close_sockets=%s must be true or false", quote.String(v))
 		}
 	}
 	if err := h.reg.DeleteServer(c.Param("id"), closeSockets); err != nil {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/sockman/sockman/internal/quote"
 	"github.com/sockman/sockman/sockets"
 )
 
@@ -45,12 +46,12 @@ func (h *handlers) listSockets(c echo.Context) error {
 	switch f.Kind {
 	case "", sockets.KindAccepted, sockets.KindClient:
 	default:
-		return badRequest("kind=%q must be accepted or client", f.Kind)
+		return badRequest("kind=%s must be accepted or client", quote.String(string(f.Kind)))
 	}
 	switch f.State {
 	case "", sockets.StateConnected, sockets.StateClosed:
 	default:
-		return badRequest("state=%q must be connected or closed", f.State)
+		return badRequest("state=%s must be connected or closed", quote.String(f.State))
 	}
 	return c.JSON(http.StatusOK, socketList(h.reg.Sockets(f)))
 }

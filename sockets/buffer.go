@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/sockman/sockman/internal/quote"
 )
 
 // Overflow says what a socket does when its buffer is full.
@@ -26,7 +28,7 @@ func ParseOverflow(s string) (Overflow, error) {
 	case OverflowDropOldest:
 		return OverflowDropOldest, nil
 	}
-	return "", fmt.Errorf("%w: overflow %q is not one of block, drop_oldest", ErrInvalid, s)
+	return "", fmt.Errorf("%w: overflow %s is not one of block, drop_oldest", ErrInvalid, quote.String(s))
 }
 
 // Message is one chunk received from the peer. Data is never modified after

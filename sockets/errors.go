@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/sockman/sockman/internal/quote"
 )
 
 // Sentinel errors returned by the engine. Callers match them with errors.Is;
@@ -100,7 +102,7 @@ func (e *NotFoundError) Error() string {
 	if e.Closing {
 		return fmt.Sprintf("%s %s is closing", what, e.ID)
 	}
-	return fmt.Sprintf("no %s has id %q", what, e.ID)
+	return fmt.Sprintf("no %s has id %s", what, quote.String(e.ID))
 }
 
 func (e *NotFoundError) Unwrap() error {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sockman/sockman/internal/quote"
 )
 
 // ListenOptions describe a server to open.
@@ -149,7 +151,7 @@ func normalHost(host string) (string, error) {
 	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 		host = host[1 : len(host)-1]
 		if ip, err := netip.ParseAddr(host); err != nil || !ip.Is6() {
-			return "", fmt.Errorf("%w: host [%s]: brackets are for IPv6 addresses only", ErrInvalid, host)
+			return "", fmt.Errorf("%w: host %s: brackets are for IPv6 addresses only", ErrInvalid, quote.String("["+host+"]"))
 		}
 	}
 	if _, err := netip.ParseAddr(host); err == nil {
@@ -157,17 +159,17 @@ func normalHost(host string) (string, error) {
 	}
 	name := strings.TrimSuffix(host, ".")
 	if len(name) == 0 || len(name) > 253 {
-		return "", fmt.Errorf("%w: host %q is neither an IP address nor a host name of 1 to 253 characters", ErrInvalid, host)
+		return "", fmt.Errorf("%w: host %s is neither an IP address nor a host name of 1 to 253 characters", ErrInvalid, quote.String(host))
 	}
 	numeric := true
 	for _, l := range strings.Split(name, ".") {
 		if !nameLabel.MatchString(l) {
-			return "", fmt.Errorf("%w: host %q is neither an IP address nor a host name (give the port in the port field, and IPv6 without a zone or in brackets)", ErrInvalid, host)
+			return "", fmt.Errorf("%w: host %s is neither an IP address nor a host name (give the port in the port field, and IPv6 without a zone or in brackets)", ErrInvalid, quote.String(host))
 		}
 		numeric = numeric && numericLabel.MatchString(l)
 	}
 	if numeric {
-		return "", fmt.Errorf("%w: host %q is not a standard IP address; write IPv4 as four decimal numbers such as 127.0.0.1", ErrInvalid, host)
+		return "", fmt.Errorf("%w: host %s is not a standard IP address; write IPv4 as four decimal numbers such as 127.0.0.1", ErrInvalid, quote.String(host))
 	}
 	return name, nil
 }
@@ -180,7 +182,7 @@ func (r *Registry) resolveOne(ctx context.Context, host string) (net.IP, error) 
 	}
 	ips, err := r.cfg.Resolver.LookupIP(ctx, "ip", host)
 	if err != nil || len(ips) == 0 {
-		return nil, fmt.Errorf("%w: host %q does not resolve to an address: %v", ErrInvalid, host, err)
+		return nil, fmt.Errorf("%w: host %s does not resolve to an address: %v", ErrInvalid, quote.String(host), err)
 	}
 	return ips[0], nil
 }

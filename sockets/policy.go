@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"unicode"
+
+	"github.com/sockman/sockman/internal/quote"
 )
 
 // Policy decides which IP:port pairs may be dialled or listened on. It is
@@ -378,7 +380,7 @@ func (p *Policy) Control(network, address string, c syscall.RawConn) error {
 		ap, err = netip.ParseAddrPort(address[:i] + address[j:])
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %s address %q is not an ip:port", ErrInvalid, network, address)
+		return fmt.Errorf("%w: %s address %s is not an ip:port", ErrInvalid, network, quote.String(address))
 	}
 	if strings.HasSuffix(network, "6") && ap.Addr() == netip.IPv4Unspecified() {
 		// An AF_INET6 socket given the IPv4 wildcard (Go's "tcp" listen on

@@ -40,6 +40,7 @@ type serveConfig struct {
 	ClosedRetention   time.Duration
 	ShutdownTimeout   time.Duration
 	LogLevel          string
+	LogMaxSimilar     int
 
 	// tokenOnCommandLine: --token was given as a flag, where other users of
 	// the machine can read it (ps); serve warns.
@@ -54,6 +55,7 @@ const (
 	defaultReadHeaderTimeout = 10 * time.Second
 	idleTimeout              = 2 * time.Minute
 	maxHeaderBytes           = 64 << 10
+	defaultLogMaxSimilar     = 10
 )
 
 // envName is the environment twin of a flag: --max-body is SOCKMAN_MAX_BODY.
@@ -82,6 +84,7 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), out i
 		ClosedRetention:   sockets.DefaultClosedRetention,
 		ShutdownTimeout:   10 * time.Second,
 		LogLevel:          "info",
+		LogMaxSimilar:     defaultLogMaxSimilar,
 	}
 	fs := flag.NewFlagSet("sockman serve", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -110,6 +113,7 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), out i
 	fs.DurationVar(&c.ClosedRetention, "closed-retention", c.ClosedRetention, "how long a closed socket and its unread data stay readable")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGINT/SIGTERM waits for requests in flight")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.IntVar(&c.LogMaxSimilar, "log-max-similar", c.LogMaxSimilar, "log lines of one kind (level and message) written per second at most; the others are counted in one summary line; 0: no limit")
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -178,6 +182,8 @@ func (c serveConfig) check() error {
 		return fmt.Errorf("--buffer-bytes %d is larger than --max-buffer-bytes %d", c.BufferBytes, c.MaxBufferBytes)
 	case c.MaxSockets <= 0 || c.MaxServers <= 0:
 		return errors.New("--max-sockets and --max-servers must be positive")
+	case c.LogMaxSimilar < 0:
+		return fmt.Errorf("--log-max-similar %d: want 0 (no limit) or more", c.LogMaxSimilar)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sockman/sockman"
 	"github.com/sockman/sockman/api"
+	"github.com/sockman/sockman/internal/loglimit"
 	"github.com/sockman/sockman/sockets"
 )
 
@@ -28,7 +29,9 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// A flood of one line (20,000 refused connects) is bounded: at most
+	// --log-max-similar lines of a kind a second, and a count of the rest.
+	log := slog.New(loglimit.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}), c.LogMaxSimilar, time.Second))
 
 	if err := c.check(); err != nil {
 		return err
