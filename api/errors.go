@@ -19,13 +19,13 @@ import (
 // Problem is an RFC 9457 problem document, the body of every error response.
 type Problem struct {
 	// A URI naming the kind of problem: one of the types in PROBLEMS.md, which says what to do about each.
-	Type string `json:"type" example:"urn:sockman:problem:not-found" enums:"urn:sockman:problem:bad-request,urn:sockman:problem:invalid-argument,urn:sockman:problem:unauthorized,urn:sockman:problem:forbidden,urn:sockman:problem:forbidden-by-policy,urn:sockman:problem:not-found,urn:sockman:problem:server-not-found,urn:sockman:problem:socket-not-found,urn:sockman:problem:method-not-allowed,urn:sockman:problem:address-in-use,urn:sockman:problem:socket-closed,urn:sockman:problem:body-too-large,urn:sockman:problem:unsupported-media-type,urn:sockman:problem:internal-error,urn:sockman:problem:connect-failed,urn:sockman:problem:limit-reached,urn:sockman:problem:shutting-down,urn:sockman:problem:cancelled,urn:sockman:problem:connect-timeout,urn:sockman:problem:write-timeout"`
+	Type string `json:"type" example:"urn:sockman:problem:socket-not-found" enums:"urn:sockman:problem:bad-request,urn:sockman:problem:invalid-argument,urn:sockman:problem:unauthorized,urn:sockman:problem:forbidden,urn:sockman:problem:forbidden-by-policy,urn:sockman:problem:not-found,urn:sockman:problem:server-not-found,urn:sockman:problem:socket-not-found,urn:sockman:problem:method-not-allowed,urn:sockman:problem:address-in-use,urn:sockman:problem:socket-closed,urn:sockman:problem:body-too-large,urn:sockman:problem:unsupported-media-type,urn:sockman:problem:internal-error,urn:sockman:problem:connect-failed,urn:sockman:problem:limit-reached,urn:sockman:problem:shutting-down,urn:sockman:problem:cancelled,urn:sockman:problem:connect-timeout,urn:sockman:problem:write-timeout"`
 	// Short summary of the kind of problem.
 	Title string `json:"title" example:"Not Found"`
 	// The HTTP status code.
 	Status int `json:"status" example:"404"`
 	// What went wrong in this case, and what to do about it.
-	Detail string `json:"detail" example:"no socket has id \"sock-9\"; list them with GET /sockets"`
+	Detail string `json:"detail" example:"socket not found: no socket has id \"sock-9\"; list them with GET /sockets"`
 } // @name Problem
 
 // Errors of the HTTP layer itself; domain errors come from package sockets.
