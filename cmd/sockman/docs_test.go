@@ -73,3 +73,20 @@ func checkDefault(t *testing.T, f *flag.Flag, written string) {
 		t.Errorf("FLAGS.md --%s: default %s is %q, but the flag's is %q", f.Name, written, got, f.DefValue)
 	}
 }
+
+// The limits table of SECURITY.md names only flags that exist.
+func TestSecurityLimitsNameFlags(t *testing.T) {
+	c := defaultServeConfig()
+	defined := serveFlags(&c, io.Discard)
+	rows := doccheck.Table(t, doccheck.Read(t, "SECURITY.md"), "Flag")
+	if len(rows) == 0 {
+		t.Fatal("SECURITY.md: the limits table is empty")
+	}
+	for _, row := range rows {
+		for _, code := range doccheck.Code(row[0]) {
+			if defined.Lookup(strings.TrimPrefix(code, "--")) == nil {
+				t.Errorf("SECURITY.md limits: %s is not a flag of sockman serve", code)
+			}
+		}
+	}
+}
