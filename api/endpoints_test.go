@@ -15,7 +15,7 @@ import (
 	"github.com/sockman/sockman/internal/contract"
 )
 
-// TestEveryEndpointHappyPath walks the README's endpoint table in the order
+// TestEveryEndpointHappyPath walks the endpoints table of API.md in the order
 // of the Qt walk-through: listen, a peer connects, read, answer, broadcast,
 // connect out, list, close.
 func TestEveryEndpointHappyPath(t *testing.T) {

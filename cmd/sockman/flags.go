@@ -63,12 +63,9 @@ func envName(flagName string) string {
 	return "SOCKMAN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parseServeFlags reads the serve flags; each flag's env twin sets it when
-// the flag is not given (a list flag given on the command line replaces its
-// env twin's list). It reads --token-file and checks that the values go
-// together. It returns errHelp after printing -h.
-func parseServeFlags(args []string, lookupEnv func(string) (string, bool), out io.Writer) (serveConfig, error) {
-	c := serveConfig{
+// defaultServeConfig is the configuration of serve without flags or env.
+func defaultServeConfig() serveConfig {
+	return serveConfig{
 		Addr:              "127.0.0.1:8080",
 		BufferBytes:       sockets.DefaultBufferBytes,
 		MaxBufferBytes:    sockets.DefaultMaxBufferBytes,
@@ -86,6 +83,11 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), out i
 		LogLevel:          "info",
 		LogMaxSimilar:     defaultLogMaxSimilar,
 	}
+}
+
+// serveFlags defines the serve flags on c, whose fields hold the defaults.
+// FLAGS.md lists every one: TestFlagsDocumented fails on a flag missing there.
+func serveFlags(c *serveConfig, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("sockman serve", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
@@ -114,6 +116,16 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), out i
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGINT/SIGTERM waits for requests in flight")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.IntVar(&c.LogMaxSimilar, "log-max-similar", c.LogMaxSimilar, "log lines of one kind (level and message) written per second at most; the others are counted in one summary line; 0: no limit")
+	return fs
+}
+
+// parseServeFlags reads the serve flags; each flag's env twin sets it when
+// the flag is not given (a list flag given on the command line replaces its
+// env twin's list). It reads --token-file and checks that the values go
+// together. It returns errHelp after printing -h.
+func parseServeFlags(args []string, lookupEnv func(string) (string, bool), out io.Writer) (serveConfig, error) {
+	c := defaultServeConfig()
+	fs := serveFlags(&c, out)
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {

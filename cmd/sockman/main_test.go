@@ -24,10 +24,11 @@ import (
 // serve a test starts must have shut down, and every HTTP connection closed.
 // It clears the SOCKMAN_* variables of the environment first, so that a token
 // or address set on the machine cannot change what a test starts (a test
-// that expects a refusal to expose the API must not find a token).
+// that expects a refusal to expose the API must not find a token). The
+// SOCKMAN_REQUIRE_* variables stay: they tell a test not to skip.
 func TestMain(m *testing.M) {
 	for _, kv := range os.Environ() {
-		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "SOCKMAN_") && name != "SOCKMAN_REQUIRE_BROWSER" {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "SOCKMAN_") && !strings.HasPrefix(name, "SOCKMAN_REQUIRE_") {
 			os.Unsetenv(name)
 		}
 	}
