@@ -7,17 +7,32 @@
 #   scripts/validate-walkthrough.sh
 #
 # Needs Go, Node.js with npx (Prism is fetched by npx on first use) and curl.
-# Ports: SOCKMAN_PORT (default 18080) for the API, PRISM_PORT (18081) for the
-# proxy, PEER_PORT (9988, as in the README) for the walk-through's server.
+# Ports are free ones found at start (SOCKMAN_PORT and PRISM_PORT set them);
+# the walk-through's server takes an ephemeral port.
 # OPENAPI names another description to check (default openapi.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PRISM_VERSION=5.16.0
 OPENAPI=${OPENAPI:-openapi.yaml}
-SOCKMAN_PORT=${SOCKMAN_PORT:-18080}
-PRISM_PORT=${PRISM_PORT:-18081}
-PEER_PORT=${PEER_PORT:-9988}
+# free_port prints a loopback port that nothing listens on now: a random
+# one from the range above the usual ephemeral ports' start is tried until
+# a connect to it is refused.
+free_port() {
+	local p
+	for _ in $(seq 100); do
+		p=$((20000 + RANDOM % 12000))
+		if ! (exec 9<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+	echo "no free port found" >&2
+	return 1
+}
+SOCKMAN_PORT=${SOCKMAN_PORT:-$(free_port)}
+PRISM_PORT=${PRISM_PORT:-$(free_port)}
+while [ "$PRISM_PORT" = "$SOCKMAN_PORT" ]; do PRISM_PORT=$(free_port); done
 B=http://127.0.0.1:$PRISM_PORT
 
 work=$(mktemp -d)
@@ -85,8 +100,10 @@ call 200 GET /healthz
 call 200 GET /openapi.yaml
 
 # The walk-through of the README, in its order.
-call 201 POST /servers -H "$json" -d "{\"port\":$PEER_PORT}"
+call 201 POST /servers -H "$json" -d '{"port":0}'
 srv=$(field id)
+PEER_PORT=$(field address)
+PEER_PORT=${PEER_PORT##*:}
 # The peer (nc in the README) connects and types a line.
 exec 3<>"/dev/tcp/127.0.0.1/$PEER_PORT"
 printf 'hello from nc\n' >&3
