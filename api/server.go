@@ -92,6 +92,7 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(o.Logger)
+	e.Pre(responseHeaders())
 	e.Pre(security(o)...)
 	e.Use(bodyLimit(o.MaxBody))
 
@@ -160,6 +161,13 @@ func swaggerURL(url string) func(*echoSwagger.Config) {
 // hands echo-swagger a request URI that holds only the file's name: a query
 // (a cache buster, a stray ?) is ignored, as a static file server does.
 //
+// The files are served whole: Range and the conditional headers are
+// dropped, since http.ServeContent under echo-swagger would answer a range
+// it cannot satisfy, or a failed If-Match, with a plain-text 416 or 412
+// (the files are small, and a browser loads each at once). The page gets a
+// Content-Security-Policy of its own (pagePolicy), computed from the page
+// as it is served.
+//
 //	@Summary		Swagger UI
 //	@Description	The page that shows this description and tries its operations out (/ and /swagger lead here). It loads only files under /swagger/. Never needs a token.
 //	@Tags			service
@@ -171,6 +179,7 @@ func swaggerURL(url string) func(*echoSwagger.Config) {
 func swaggerUI() echo.HandlerFunc {
 	ui := echoSwagger.EchoWrapHandler(swaggerURL("/openapi.yaml"), echoSwagger.PersistAuthorization(true))
 	files := swaggerUIFiles()
+	policy := pagePolicy(renderPage(ui))
 	return func(c echo.Context) error {
 		name := c.Param("*")
 		if name == "" {
@@ -182,6 +191,14 @@ func swaggerUI() echo.HandlerFunc {
 		r := c.Request()
 		r.RequestURI = "/swagger/" + name
 		r.URL.RawQuery = ""
+		for _, h := range []string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+			r.Header.Del(h)
+		}
+		res := c.Response()
+		res.Before(func() { res.Header().Del("Accept-Ranges") })
+		if name == "index.html" {
+			res.Header().Set("Content-Security-Policy", policy)
+		}
 		if r.Method == http.MethodHead {
 			// echo-swagger serves GET only. Hand it a GET: the server
 			// still drops the body, as it answers the HEAD it received.

@@ -31,6 +31,7 @@ type serveConfig struct {
 	MaxBufferTotal    int64
 	MaxSockets        int
 	MaxServers        int
+	MaxAPIConns       int
 	MaxBody           int64
 	MaxWait           time.Duration
 	ConnectTimeout    time.Duration
@@ -45,6 +46,12 @@ type serveConfig struct {
 	// tokenOnCommandLine: --token was given as a flag, where other users of
 	// the machine can read it (ps); serve warns.
 	tokenOnCommandLine bool
+	// given names the flags set on the command line or by their env twin:
+	// serve scales down the descriptor limits that were not given when they
+	// do not fit RLIMIT_NOFILE, and refuses those that were.
+	given map[string]bool
+	// fileLimit, when not 0, stands for RLIMIT_NOFILE in tests.
+	fileLimit uint64
 	// resolver resolves names for connects and listens; nil is Go's default.
 	// Tests set it to a fake DNS server so that no name leaves the machine.
 	resolver *net.Resolver
@@ -56,6 +63,7 @@ const (
 	idleTimeout              = 2 * time.Minute
 	maxHeaderBytes           = 64 << 10
 	defaultLogMaxSimilar     = 10
+	defaultMaxAPIConns       = 1024
 )
 
 // envName is the environment twin of a flag: --max-body is SOCKMAN_MAX_BODY.
@@ -72,6 +80,7 @@ func defaultServeConfig() serveConfig {
 		MaxBufferTotal:    sockets.DefaultMaxBufferTotal,
 		MaxSockets:        sockets.DefaultMaxSockets,
 		MaxServers:        sockets.DefaultMaxServers,
+		MaxAPIConns:       defaultMaxAPIConns,
 		MaxBody:           api.DefaultMaxBody,
 		MaxWait:           api.DefaultMaxWait,
 		ConnectTimeout:    sockets.DefaultDialTimeout,
@@ -106,6 +115,7 @@ func serveFlags(c *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.Var((*sizeFlag)(&c.MaxBufferTotal), "max-buffer-total", "bytes all sockets may hold together; past it reads pause and new sockets get 503")
 	fs.IntVar(&c.MaxSockets, "max-sockets", c.MaxSockets, "open sockets (accepted and client) at most; past it connects get 503 and servers close new connections at once")
 	fs.IntVar(&c.MaxServers, "max-servers", c.MaxServers, "listening servers at most; past it listens get 503")
+	fs.IntVar(&c.MaxAPIConns, "max-api-conns", c.MaxAPIConns, "API connections held at once; at it, the oldest connection that is idle or has sent no request yet is closed to make room, and more wait in the listen backlog")
 	fs.Var((*sizeFlag)(&c.MaxBody), "max-body", "largest request body; larger ones get 413")
 	fs.DurationVar(&c.MaxWait, "max-wait", c.MaxWait, "longest long poll (?wait=); longer waits are cut to it")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "connect timeout when a request names none")
@@ -128,8 +138,10 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), out i
 	fs := serveFlags(&c, out)
 
 	var envErr error
+	c.given = map[string]bool{}
 	fs.VisitAll(func(f *flag.Flag) {
 		if v, ok := lookupEnv(envName(f.Name)); ok && envErr == nil {
+			c.given[f.Name] = true
 			if err := f.Value.Set(v); err != nil {
 				envErr = fmt.Errorf("%s: %v", envName(f.Name), err) // not the value: it may be the token
 			}
@@ -151,6 +163,7 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), out i
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	fs.Visit(func(f *flag.Flag) {
+		c.given[f.Name] = true
 		if f.Name == "token" {
 			c.tokenOnCommandLine = true
 		}
@@ -192,8 +205,8 @@ func (c serveConfig) check() error {
 		return fmt.Errorf("--connect-timeout %v is longer than --max-connect-timeout %v", c.ConnectTimeout, c.MaxConnectTimeout)
 	case c.BufferBytes > c.MaxBufferBytes:
 		return fmt.Errorf("--buffer-bytes %d is larger than --max-buffer-bytes %d", c.BufferBytes, c.MaxBufferBytes)
-	case c.MaxSockets <= 0 || c.MaxServers <= 0:
-		return errors.New("--max-sockets and --max-servers must be positive")
+	case c.MaxSockets <= 0 || c.MaxServers <= 0 || c.MaxAPIConns <= 0:
+		return errors.New("--max-sockets, --max-servers and --max-api-conns must be positive")
 	case c.LogMaxSimilar < 0:
 		return fmt.Errorf("--log-max-similar %d: want 0 (no limit) or more", c.LogMaxSimilar)
 	}

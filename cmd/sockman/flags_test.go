@@ -26,6 +26,7 @@ func TestEnvTwinsSetFlags(t *testing.T) {
 	t.Setenv("SOCKMAN_ALLOW_LISTEN", "127.0.0.2")
 	t.Setenv("SOCKMAN_MAX_SOCKETS", "7")
 	t.Setenv("SOCKMAN_MAX_SERVERS", "3")
+	t.Setenv("SOCKMAN_MAX_API_CONNS", "11")
 	t.Setenv("SOCKMAN_MAX_BUFFER_TOTAL", "8MiB")
 	t.Setenv("SOCKMAN_MAX_BODY", "1KiB")
 	t.Setenv("SOCKMAN_MAX_WAIT", "3s")
@@ -37,10 +38,10 @@ func TestEnvTwinsSetFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []any{c.Addr, c.Token, c.AllowedHosts, c.CORSOrigins, c.AllowConnect, c.AllowListen, c.MaxSockets, c.MaxServers,
+	got := []any{c.Addr, c.Token, c.AllowedHosts, c.CORSOrigins, c.AllowConnect, c.AllowListen, c.MaxSockets, c.MaxServers, c.MaxAPIConns,
 		c.MaxBufferTotal, c.MaxBody, c.MaxWait, c.ConnectTimeout, c.MaxConnectTimeout, c.WriteTimeout, c.ReadHeaderTimeout, c.tokenOnCommandLine}
 	want := []any{"127.0.0.1:9999", "env-token", []string{"a.test", "b.test"}, []string{"http://app.test:3000"}, []string{"127.0.0.1:1000-2000"},
-		[]string{"127.0.0.2"}, 7, 3, int64(8 << 20), int64(1 << 10), 3 * time.Second, 2 * time.Second, 9 * time.Second, 4 * time.Second, 5 * time.Second, false}
+		[]string{"127.0.0.2"}, 7, 3, 11, int64(8 << 20), int64(1 << 10), 3 * time.Second, 2 * time.Second, 9 * time.Second, 4 * time.Second, 5 * time.Second, false}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}

@@ -36,6 +36,17 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 	if err := c.check(); err != nil {
 		return err
 	}
+	soft, hard, err := openFilesLimit(c)
+	if err != nil {
+		return err
+	}
+	c, scaled, err := fitFiles(c, soft, hard)
+	if err != nil {
+		return err
+	}
+	if scaled != "" {
+		log.Warn(scaled)
+	}
 	if err := checkExposure(c); err != nil {
 		return err
 	}
@@ -91,13 +102,16 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 	baseCtx, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
 	srv := newHTTPServer(c, e, baseCtx, log)
+	conns := newAPIConns(c.MaxAPIConns, log)
+	srv.ConnState = conns.track
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(conns.listener(ln)) }()
 
 	addr := ln.Addr().String()
 	log.Info("sockman serving", "addr", addr, "swagger", "http://"+addr+"/swagger/index.html",
 		"token", c.Token != "", "allowed_hosts", strings.Join(hosts, ","),
-		"allow_connect", connectPolicy.String(), "allow_listen", listenPolicy.String())
+		"allow_connect", connectPolicy.String(), "allow_listen", listenPolicy.String(),
+		"max_sockets", c.MaxSockets, "max_servers", c.MaxServers, "max_api_conns", c.MaxAPIConns, "open_files_limit", soft)
 	if n := len(c.Token); n > 0 && n < minTokenLen {
 		log.Warn("the token is short: a guessed token opens connections from this host; use at least 32 random characters, e.g. from: openssl rand -hex 32", "length", n)
 	}
@@ -128,6 +142,7 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		srv.Close()
 	}
 	<-errc
+	conns.stop()
 	reg.Close()
 	log.Info("stopped")
 	return nil

@@ -32,6 +32,10 @@ import (
 // SOCKMAN_ name: TestMain clears those.)
 const shutdownChildEnv = "GO_WANT_SOCKMAN_SHUTDOWN_CHILD"
 
+// childFilesEnv, when set, is the open files limit (soft and hard) the child
+// sets itself before it runs.
+const childFilesEnv = "GO_WANT_SOCKMAN_CHILD_NOFILE"
+
 // stressScaleEnv is SOCKMAN_STRESS_SCALE, read when the package is
 // initialised: TestMain clears SOCKMAN_* variables before any test runs.
 var stressScaleEnv = os.Getenv("SOCKMAN_STRESS_SCALE")
@@ -46,6 +50,16 @@ var stressScaleEnv = os.Getenv("SOCKMAN_STRESS_SCALE")
 func TestShutdownChild(t *testing.T) {
 	if os.Getenv(shutdownChildEnv) != "1" {
 		t.Skip("runs only as the child process of TestShutdownUnderSIGTERM")
+	}
+	if v := os.Getenv(childFilesEnv); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err == nil {
+			err = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n})
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "setting the open files limit to %q: %v\n", v, err)
+			os.Exit(3)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, flag.Args(), os.Stdout, os.Stderr)
@@ -92,12 +106,26 @@ var servingAddrRE = regexp.MustCompile(`msg="sockman serving".* addr=(\S+)`)
 // until it serves.
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
+	c := spawnChild(t, nil, args...)
+	line := c.waitLog(t, "sockman serving")
+	m := servingAddrRE.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("serving line %q has no addr", line)
+	}
+	c.addr = m[1]
+	return c
+}
+
+// spawnChild runs `sockman serve args...` in a child process with env
+// added to its environment, and returns at once.
+func spawnChild(t *testing.T, env []string, args ...string) *child {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Skipf("cannot find the test binary to run again: %v", err)
 	}
 	cmd := exec.Command(exe, append([]string{"-test.run=^TestShutdownChild$", "-test.timeout=10m", "--", "serve"}, args...)...)
-	cmd.Env = append(os.Environ(), shutdownChildEnv+"=1")
+	cmd.Env = append(append(os.Environ(), shutdownChildEnv+"=1"), env...)
 	c := &child{cmd: cmd, logs: &syncBuffer{}, lines: make(chan string, 1024), ran: make(chan int, 1), exited: make(chan struct{})}
 	if c.stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -147,12 +175,6 @@ func startChild(t *testing.T, args ...string) *child {
 			<-c.exited
 		}
 	})
-	line := c.waitLog(t, "sockman serving")
-	m := servingAddrRE.FindStringSubmatch(line)
-	if m == nil {
-		t.Fatalf("serving line %q has no addr", line)
-	}
-	c.addr = m[1]
 	return c
 }
 

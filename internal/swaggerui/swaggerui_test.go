@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"go.uber.org/goleak"
 
@@ -179,7 +181,18 @@ func TestSwaggerUITryItOut(t *testing.T) {
 	if n, m := len(reg.Servers()), len(reg.Sockets(sockets.SocketFilter{})); n != 0 || m != 0 {
 		t.Errorf("after the deletes the registry holds %d servers and %d sockets, want none", n, m)
 	}
+	// The page did all of this under sockman's Content-Security-Policy,
+	// which refused nothing it needs.
+	if v := run(p, "read the policy violations", chromedp.Evaluate[string](`JSON.stringify(window.__cspViolations || ["the recorder did not run"])`)); v != "[]" {
+		t.Errorf("the Content-Security-Policy refused what the page needs: %s", v)
+	}
 }
+
+// recordViolations is run in every document before its own scripts: it
+// keeps the Content-Security-Policy violations for the test to read.
+const recordViolations = `window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", e =>
+	window.__cspViolations.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " at " + e.sourceFile + ":" + e.lineNumber));`
 
 // checkAuthorizeDialog opens Swagger UI's Authorize dialog and checks that it
 // offers the bearer scheme of openapi.yaml, then closes it.
@@ -287,7 +300,12 @@ func openBrowser(t *testing.T, chromium, base string) *page {
 		t.Fatalf("starting %s: %v", chromium, err)
 	}
 	t.Logf("started %s (%v)", chromium, time.Since(start).Round(time.Millisecond))
-	return &page{t: t, ctx: tabCtx, base: base}
+	p := &page{t: t, ctx: tabCtx, base: base}
+	p.do("record policy violations", func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: recordViolations})
+		return chromedp.Void{}, err
+	})
+	return p
 }
 
 // do runs actions as one step, within stepTimeout. On failure it saves what

@@ -1,0 +1,333 @@
+package main
+
+// -mode idle-conns: thousands of API connections that send nothing, each
+// opened again as soon as sockman closes it, as anyone who reaches the API
+// port can do without a token. sockman runs as a process of its own (the
+// real `sockman serve`, built from this tree), so that its descriptors and
+// memory are its own. During the flood, authorized requests and /healthz on
+// fresh connections must be answered; the descriptors sockman holds must
+// stay within --max-api-conns; once the flood stops, descriptors must come
+// back to where they started, and SIGTERM must stop sockman cleanly.
+//
+//	go run ./bench/load -mode idle-conns -idle-conns 3000 -idle-for 20s -idle-cap 256
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+type idleConfig struct {
+	conns    int
+	hold     time.Duration
+	cap      int
+	every    time.Duration
+	rssBound int64
+}
+
+// idleFlags registers the flags of -mode idle-conns.
+func idleFlags() *idleConfig {
+	c := &idleConfig{}
+	flag.IntVar(&c.conns, "idle-conns", 3000, "idle-conns: API connections held open sending nothing, each reopened when sockman closes it")
+	flag.DurationVar(&c.hold, "idle-for", 20*time.Second, "idle-conns: how long the flood lasts")
+	flag.IntVar(&c.cap, "idle-cap", 256, "idle-conns: sockman's --max-api-conns")
+	flag.DurationVar(&c.every, "idle-every", 500*time.Millisecond, "idle-conns: an authorized request and a /healthz are sent this often during the flood")
+	flag.Int64Var(&c.rssBound, "idle-rss-bound", 64<<20, "idle-conns: the most sockman's RSS may grow over its start, in bytes")
+	return c
+}
+
+// procStats is what /proc says of a process.
+type procStats struct{ files, rss int64 }
+
+func readProc(pid int) (procStats, error) {
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return procStats{}, err
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return procStats{}, err
+	}
+	var rss int64
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			rss = kb << 10
+		}
+	}
+	return procStats{files: int64(len(entries)), rss: rss}, nil
+}
+
+var idleServingRE = regexp.MustCompile(`msg="sockman serving".* addr=(\S+)`)
+
+func runIdleConns(c *idleConfig) int {
+	if c.conns < 1 || c.cap < 2 || c.hold <= 0 {
+		fmt.Fprintln(os.Stderr, "load: -idle-conns must be at least 1, -idle-cap at least 2, -idle-for positive")
+		return 2
+	}
+	raiseFiles(uint64(c.conns + 4096))
+	dir, err := os.MkdirTemp("", "sockman-idle-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "load: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "sockman")
+	build := exec.Command("go", "build", "-o", bin, "github.com/sockman/sockman/cmd/sockman")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "load: go build ./cmd/sockman: %v\n", err)
+		return 1
+	}
+	var raw [16]byte
+	rand.Read(raw[:])
+	token := hex.EncodeToString(raw[:])
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		fmt.Fprintf(os.Stderr, "load: %v\n", err)
+		return 1
+	}
+
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--token-file", tokenFile, "--max-api-conns", strconv.Itoa(c.cap), "--read-header-timeout", "10s")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "load: %v\n", err)
+		return 1
+	}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "load: starting sockman: %v\n", err)
+		return 1
+	}
+	var logMu sync.Mutex
+	var logTail []string
+	var tooMany, fullWarnings atomic.Int64
+	ready := make(chan string, 1)
+	logDone := make(chan struct{})
+	go func() {
+		defer close(logDone)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if m := idleServingRE.FindStringSubmatch(line); m != nil {
+				ready <- m[1]
+			}
+			if strings.Contains(line, "too many open files") {
+				tooMany.Add(1)
+			}
+			if strings.Contains(line, "the API holds --max-api-conns") {
+				fullWarnings.Add(1)
+			}
+			logMu.Lock()
+			logTail = append(logTail, line)
+			if len(logTail) > 20 {
+				logTail = logTail[1:]
+			}
+			logMu.Unlock()
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case <-logDone:
+		cmd.Wait()
+		fmt.Fprintf(os.Stderr, "load: sockman exited before serving: %s\n", strings.Join(logTail, "\n"))
+		return 1
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		fmt.Fprintln(os.Stderr, "load: sockman did not serve within 30s")
+		return 1
+	}
+	pid := cmd.Process.Pid
+	before, err := readProc(pid)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "load: reading /proc/%d: %v\n", pid, err)
+		cmd.Process.Kill()
+		cmd.Wait()
+		return 1
+	}
+	fmt.Printf("load: idle-conns: sockman pid %d on %s with --max-api-conns %d; before: %d descriptors, RSS %.1f MiB\n",
+		pid, addr, c.cap, before.files, mib(before.rss))
+
+	var peakFiles, peakRSS atomic.Int64
+	sampleCtx, stopSampling := context.WithCancel(context.Background())
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if s, err := readProc(pid); err == nil {
+				peakFiles.Store(max(peakFiles.Load(), s.files))
+				peakRSS.Store(max(peakRSS.Load(), s.rss))
+			}
+			select {
+			case <-sampleCtx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+
+	// The flood, and authorized requests through it.
+	start := time.Now()
+	flood := startFlood(addr, c.conns)
+	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	call := func(method, path, body string) (int, time.Duration, error) {
+		req, err := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
+		if err != nil {
+			return 0, 0, err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		t0 := time.Now()
+		res, err := hc.Do(req)
+		if err != nil {
+			return 0, time.Since(t0), err
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode, time.Since(t0), nil
+	}
+	var ok, failed int
+	var slowest time.Duration
+	var failures []string
+	for time.Since(start) < c.hold {
+		for _, r := range []struct {
+			method, path string
+			want         int
+		}{{"GET", "/healthz", 200}, {"GET", "/servers", 200}} {
+			status, took, err := call(r.method, r.path, "")
+			slowest = max(slowest, took)
+			if err != nil || status != r.want {
+				failed++
+				if len(failures) < 5 {
+					failures = append(failures, fmt.Sprintf("%s %s: %d %v after %v", r.method, r.path, status, err, took.Round(time.Millisecond)))
+				}
+				continue
+			}
+			ok++
+		}
+		time.Sleep(c.every)
+	}
+	flood.stop()
+	floodTook := time.Since(start)
+
+	// Back to the baseline.
+	var after procStats
+	settled := time.Now().Add(30 * time.Second)
+	for {
+		after, err = readProc(pid)
+		if err != nil || after.files <= before.files || time.Now().After(settled) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopSampling()
+	<-sampled
+	cmd.Process.Signal(syscall.SIGTERM)
+	<-logDone
+	waitErr := cmd.Wait()
+
+	fmt.Printf("load: idle-conns: %d connections held for %v: %d opened, %d closed by sockman to make room (%d warnings logged), %d too-many-open-files lines\n",
+		c.conns, floodTook.Round(time.Millisecond), flood.dials.Load(), flood.closed.Load(), fullWarnings.Load(), tooMany.Load())
+	fmt.Printf("load: idle-conns: authorized requests and /healthz during the flood: %d answered, %d failed, slowest %v\n", ok, failed, slowest.Round(time.Millisecond))
+	fmt.Printf("load: idle-conns: descriptors before %d, peak %d, after %d (cap %d); RSS before %.1f MiB, peak %.1f MiB, after %.1f MiB\n",
+		before.files, peakFiles.Load(), after.files, c.cap, mib(before.rss), mib(peakRSS.Load()), mib(after.rss))
+
+	bad := false
+	fail := func(format string, args ...any) {
+		bad = true
+		fmt.Printf("load: idle-conns: FAIL: "+format+"\n", args...)
+	}
+	for _, f := range failures {
+		fail("%s", f)
+	}
+	if ok == 0 {
+		fail("no authorized request was answered")
+	}
+	if tooMany.Load() > 0 {
+		fail("sockman ran out of descriptors")
+	}
+	if limit := before.files + int64(c.cap) + 2; peakFiles.Load() > limit {
+		fail("sockman held %d descriptors at the peak, want at most %d (before, the cap, 2 in flight)", peakFiles.Load(), limit)
+	}
+	if after.files > before.files {
+		fail("sockman holds %d descriptors after the flood, want %d as before", after.files, before.files)
+	}
+	if grew := peakRSS.Load() - before.rss; grew > c.rssBound {
+		fail("sockman's RSS grew by %.1f MiB, over the bound of %.1f MiB", mib(grew), mib(c.rssBound))
+	}
+	if waitErr != nil {
+		fail("sockman exited with %v after SIGTERM; log tail:\n%s", waitErr, strings.Join(logTail, "\n"))
+	}
+	if bad {
+		return 1
+	}
+	fmt.Println("load: idle-conns: ok")
+	return 0
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// flood keeps n connections to addr open that send nothing; each one the
+// server closes is opened again at once.
+type flood struct {
+	dials  atomic.Int64 // connections opened
+	closed atomic.Int64 // connections the server closed
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func startFlood(addr string, n int) *flood {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &flood{cancel: cancel}
+	d := net.Dialer{Timeout: 5 * time.Second}
+	for range n {
+		f.wg.Go(func() {
+			for ctx.Err() == nil {
+				c, err := d.DialContext(ctx, "tcp", addr)
+				if err != nil {
+					select { // a full backlog: try again a little later
+					case <-ctx.Done():
+					case <-time.After(10 * time.Millisecond):
+					}
+					continue
+				}
+				f.dials.Add(1)
+				stop := context.AfterFunc(ctx, func() { c.Close() })
+				io.Copy(io.Discard, c)
+				if stop() {
+					f.closed.Add(1)
+				}
+				c.Close()
+			}
+		})
+	}
+	return f
+}
+
+// stop closes every connection and waits for the flood's goroutines.
+func (f *flood) stop() {
+	f.cancel()
+	f.wg.Wait()
+}
