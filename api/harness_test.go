@@ -98,7 +98,7 @@ func newTestAPI(t testing.TB, opts ...harnessOption) *testAPI {
 	a := &testAPI{t: t, reg: sockets.New(h.cfg)}
 	e := New(a.reg, h.opts)
 	validated := v.Middleware(report)(e)
-	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	a.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.active.Add(1)
 		defer a.active.Add(-1)
 		if r.Header.Get(leanCheckHeader) == "" {
@@ -111,6 +111,10 @@ func newTestAPI(t testing.TB, opts ...harnessOption) *testAPI {
 			report(err)
 		}
 	}))
+	// As sockman serve's: it gives each request its write deadline anew,
+	// after an answer's own (--answer-stall-timeout).
+	a.srv.Config.WriteTimeout = 2 * testTimeout
+	a.srv.Start()
 	a.client = a.srv.Client()
 	a.client.Timeout = 2 * testTimeout
 	a.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -166,7 +166,7 @@ func (s *Socket) waitSpace() (int, bool) {
 func (s *Socket) waitMemory() bool {
 	for {
 		freed := s.mem.freedChan()
-		if s.mem.avail() > 0 {
+		if s.mem.avail() > int64(entryCost) { // room for a message and at least a byte
 			return true
 		}
 		select {
