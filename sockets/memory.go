@@ -78,5 +78,5 @@ func (m *memory) freedChan() <-chan struct{} {
 
 // full reports whether the total has no room left for one more message.
 func (m *memory) full() bool {
-	return m.limit > 0 && m.used.Load() > m.limit-int64(entryCost)
+	return m.limit > 0 && m.used.Load() >= m.limit-int64(entryCost)
 }
