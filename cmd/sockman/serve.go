@@ -72,6 +72,13 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		Logger:          log,
 	})
 	defer reg.Close()
+	memCtx, stopMem := context.WithCancel(context.Background())
+	memDone := make(chan struct{})
+	go func() {
+		defer close(memDone)
+		returnMemory(memCtx, reg.MemoryInUse)
+	}()
+	defer func() { stopMem(); <-memDone }()
 	hosts := allowedHosts(c, ln.Addr())
 	e := api.New(reg, api.Options{
 		MaxBody:      c.MaxBody,
