@@ -220,7 +220,6 @@ func (h *handlers) read(c echo.Context) error {
 				return nil // the client went away or stopped reading; nothing more to say
 			}
 		}
-		_ = sw.flush()
 		return nil
 	}
 	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
@@ -228,10 +227,7 @@ func (h *handlers) read(c echo.Context) error {
 		w.Header().Set(echo.HeaderContentLength, strconv.Itoa(n))
 	}
 	w.WriteHeader(http.StatusOK)
-	sw := newStallWriter(w, h.opts.AnswerStallTimeout)
-	if writeMessageList(sw, s.ID(), sel, p.encoding) == nil {
-		_ = sw.flush()
-	}
+	_ = writeMessageList(newStallWriter(w, h.opts.AnswerStallTimeout), s.ID(), sel, p.encoding)
 	return nil
 }
 
