@@ -72,8 +72,15 @@ func main() {
 	flag.Int64Var(&c.maxTotal, "max-buffer-total", 0, "sockman's --max-buffer-total in bytes (0: its default); small values keep sockets waiting for memory")
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the random streams and faults")
 	flag.StringVar(&c.logLevel, "log-level", "none", "sockman's log level, or none (its log goes to stderr; at error it logs the 502s the run provokes)")
+	mode := flag.String("mode", "streams", "streams (the default run), or one of the hostile-input cases: tiny-messages, stalled-readers")
 	flag.Parse()
 	c.maxGorEvery = time.Second
+	if f, ok := modes[*mode]; ok {
+		os.Exit(f(c))
+	} else if *mode != "streams" {
+		fmt.Fprintf(os.Stderr, "load: -mode %q is not streams, tiny-messages or stalled-readers\n", *mode)
+		os.Exit(2)
+	}
 	os.Exit(run(c))
 }
 
