@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"runtime"
 	"runtime/debug"
 	"time"
 )
@@ -44,6 +45,9 @@ func returnMemory(ctx context.Context, inUse func() int64) {
 			return
 		case <-t.C:
 			if m.step(inUse()) {
+				// Twice: pooled blocks that were let go survive one
+				// collection in their pool's victim cache.
+				runtime.GC()
 				debug.FreeOSMemory()
 			}
 		}
