@@ -34,7 +34,7 @@ const (
 	memDefaultTotal = 32 << 20 // --max-buffer-total when -max-buffer-total is not given
 	memBase         = 24 << 20 // the fixed base over the RSS before: runtime, goroutines, HTTP buffers
 	memBackMargin   = 12 << 20 // "back to baseline": within this of the RSS before
-	memBackWait     = 30 * time.Second
+	memBackWait     = 15 * time.Second
 )
 
 // memProc is a `sockman serve` child process.
@@ -165,13 +165,14 @@ func (p *memProc) watchPeak() (stop func() int64) {
 	return func() int64 { close(quit); <-done; return peak.Load() }
 }
 
-// waitBack waits until the child's RSS is within memBackMargin of before,
-// and returns the last sample.
+// waitBack waits, at most memBackWait, until the child's RSS is within
+// 4 MiB of before (serve gives memory back every 2s at most), and returns
+// the last sample.
 func (p *memProc) waitBack(before int64) int64 {
 	deadline := time.Now().Add(memBackWait)
 	for {
 		n, err := p.rss()
-		if err != nil || n <= before+memBackMargin || time.Now().After(deadline) {
+		if err != nil || n <= before+4<<20 || time.Now().After(deadline) {
 			return n
 		}
 		time.Sleep(250 * time.Millisecond)

@@ -76,7 +76,7 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 	memDone := make(chan struct{})
 	go func() {
 		defer close(memDone)
-		returnMemory(memCtx, reg.MemoryInUse)
+		returnMemory(memCtx, reg.MemoryInUse, c.MaxBufferTotal)
 	}()
 	defer func() { stopMem(); <-memDone }()
 	hosts := allowedHosts(c, ln.Addr())
