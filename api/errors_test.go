@@ -246,7 +246,8 @@ func conflictAndLimitCases() []errorCase {
 			req: func(t *testing.T, a *testAPI) *http.Request {
 				s, peer := a.pair(t)
 				writePeer(t, peer, make([]byte, 8192))
-				waitFor(t, testTimeout, func() bool { return a.socket(t, s.ID).BufferedBytes >= 4096 })
+				// The total counts what messages cost, payload and more.
+				waitFor(t, testTimeout, func() bool { return a.socket(t, s.ID).BufferedBytes >= 4096-1024 })
 				ln := listenPeer(t)
 				return a.newRequest(http.MethodPost, "/clients", fmt.Sprintf(`{"host":"127.0.0.1","port":%d}`, ln.Addr().(*net.TCPAddr).Port))
 			}, status: http.StatusServiceUnavailable, detail: "--max-buffer-total"},

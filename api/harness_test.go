@@ -124,6 +124,9 @@ func newTestAPI(t testing.TB, opts ...harnessOption) *testAPI {
 	if h.base != nil {
 		a.srv.Config.BaseContext = func(net.Listener) context.Context { return h.base }
 	}
+	// As sockman serve's: it gives each request its write deadline anew,
+	// after an answer's own (--answer-stall-timeout).
+	a.srv.Config.WriteTimeout = 2 * testTimeout
 	a.srv.Start()
 	a.client = a.srv.Client()
 	a.client.Timeout = 2 * testTimeout

@@ -161,6 +161,7 @@ func decodeData(data, encoding string) ([]byte, error) {
 //	@Summary		Read what a socket received
 //	@Description	Returns messages with seq > after, oldest first, and acknowledges (frees) every message with seq <= after. Without after it returns from the oldest message still held and frees nothing. The same request repeated returns the same messages, so a lost response is retried with the same after. cursor is the seq of the last message returned (or the after given when none): pass it as after next time.
 //	@Description	With wait (a Go duration such as 5s, capped by --max-wait) it long-polls: when nothing is there it answers as soon as a message arrives or the socket closes, or empty when the time is up.
+//	@Description	What an answer holds counts against --max-buffer-total until it is written: when the total is reached, a read returns fewer messages than limit asks (at least one). An answer whose client takes none of it for --answer-stall-timeout (15s by default) is cut: its connection closes, and the messages stay held for the next read.
 //	@Description	When the Accept header prefers application/octet-stream to JSON (its q is above 0 and above application/json's, or equal and listed first) the answer is the bytes of the selected messages, concatenated; the cursor is in the Sockman-Cursor header and the state in Sockman-State (closed with an empty body: the stream has ended).
 //	@Tags			sockets
 //	@ID				read
@@ -215,9 +216,10 @@ func (h *handlers) read(c echo.Context) error {
 		w.Header().Set("Sockman-Cursor", strconv.FormatUint(sel.Cursor, 10))
 		w.Header().Set("Sockman-State", sel.State)
 		w.WriteHeader(http.StatusOK)
+		sw := newStallWriter(w, h.opts.AnswerStallTimeout)
 		for _, m := range sel.Messages {
-			if _, err := w.Write(m.Data); err != nil {
-				return nil // the client went away; nothing more to say
+			if _, err := sw.Write(m.Data); err != nil {
+				return nil // the client went away or stopped reading; nothing more to say
 			}
 		}
 		return nil
@@ -227,7 +229,7 @@ func (h *handlers) read(c echo.Context) error {
 		w.Header().Set(echo.HeaderContentLength, strconv.Itoa(n))
 	}
 	w.WriteHeader(http.StatusOK)
-	_ = writeMessageList(w, s.ID(), sel, p.encoding)
+	_ = writeMessageList(newStallWriter(w, h.opts.AnswerStallTimeout), s.ID(), sel, p.encoding)
 	return nil
 }
 

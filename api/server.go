@@ -61,12 +61,19 @@ type Options struct {
 	AllowedHosts []string
 	// CORSOrigins may call the API from a browser; none by default.
 	CORSOrigins []string
+	// AnswerStallTimeout closes the connection of a read whose client takes
+	// none of its answer for this long, so that the memory the answer holds
+	// goes back (DefaultAnswerStallTimeout; negative: no such deadline). It
+	// needs an http.Server with a WriteTimeout (see stallWriter).
+	AnswerStallTimeout time.Duration
 }
 
 // Defaults for Options.
 const (
 	DefaultMaxBody = 16 << 20
 	DefaultMaxWait = 60 * time.Second
+	// DefaultAnswerStallTimeout is the default of --answer-stall-timeout.
+	DefaultAnswerStallTimeout = 15 * time.Second
 )
 
 // handlers holds what every handler needs.
@@ -85,6 +92,12 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	switch {
+	case o.AnswerStallTimeout == 0:
+		o.AnswerStallTimeout = DefaultAnswerStallTimeout
+	case o.AnswerStallTimeout < 0:
+		o.AnswerStallTimeout = 0
 	}
 	h := &handlers{reg: reg, opts: o}
 

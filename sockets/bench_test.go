@@ -70,8 +70,8 @@ func BenchmarkBufferPushAck(b *testing.B) {
 			b.ReportAllocs()
 			cpu := benchCPU(b)
 			for b.Loop() {
-				buf.mem.add(int64(size))
-				buf.push(data, now)
+				buf.mem.add(int64(size + entryCost))
+				buf.push(data, nil, true, now) // as the read loop hands over a slice made for it
 				if err := buf.ack(buf.lastSeq); err != nil {
 					b.Fatal(err)
 				}
@@ -86,8 +86,9 @@ func BenchmarkBufferSelect(b *testing.B) {
 	buf := newBuffer(1<<30, OverflowBlock, newMemory(0))
 	data := make([]byte, 64)
 	for range 1000 {
-		buf.mem.add(64)
-		buf.push(data, time.Now())
+		buf.mem.add(int64(64 + entryCost))
+		buf.push(data, nil, false, time.Now())
+		buf.sealed = buf.lastSeq // a message each
 	}
 	b.ReportAllocs()
 	cpu := benchCPU(b)
@@ -96,6 +97,7 @@ func BenchmarkBufferSelect(b *testing.B) {
 		if len(sel.Messages) != 1000 {
 			b.Fatalf("got %d messages, want 1000", len(sel.Messages))
 		}
+		sel.Release()
 	}
 	cpu()
 }

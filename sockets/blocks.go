@@ -14,8 +14,8 @@ import (
 // pool for good: the garbage collector takes them as it would any slice.
 //
 // A block is used whole: the read loop reads exactly a class size into it, so
-// a message never holds more memory than its length, as the registry-wide
-// accounting assumes. Smaller reads get exact-size slices.
+// a message never holds more memory than its length. Smaller reads get
+// exact-size slices, or are appended to the newest message (buffer.push).
 
 // blockSizes are the block classes, smallest first; the largest is readSize.
 var blockSizes = [...]int{64 << 10, 128 << 10, 256 << 10}
@@ -63,10 +63,17 @@ func (b *block) unref() {
 // Release tells the engine that the caller is done with the messages' Data
 // (it has written them out), so that the memory behind them may be reused
 // once the buffer has let them go too. Data must not be used afterwards.
-// Calling Release is optional; call it at most once per Read.
+// Until Release, the selection's headers and whatever of its messages the
+// buffer let go of meanwhile (acknowledged, dropped, or the socket deleted)
+// count against the registry-wide total: call it once every Read is
+// answered, even one whose answer failed. A second call does nothing.
 func (s *Selection) Release() {
 	for _, b := range s.held {
 		b.unref()
 	}
 	s.held = nil
+	if s.buf != nil && len(s.Messages) > 0 {
+		s.buf.unhold(s.Messages[0].Seq, s.Messages[len(s.Messages)-1].Seq, s.charge)
+	}
+	s.buf, s.charge = nil, 0
 }

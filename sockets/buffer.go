@@ -2,8 +2,10 @@ package sockets
 
 import (
 	"fmt"
+	"sort"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/sockman/sockman/internal/quote"
 )
@@ -31,20 +33,55 @@ func ParseOverflow(s string) (Overflow, error) {
 	return "", fmt.Errorf("%w: overflow %s is not one of block, drop_oldest", ErrInvalid, quote.String(s))
 }
 
-// Message is one chunk received from the peer. Data is never modified after
-// the message is stored, so it may be shared with readers without a copy.
-// (Its memory may be reused once the message is acknowledged and every
-// Selection that returned it is released: see Selection.Release.)
+// Message is one chunk received from the peer. Data never changes once a
+// read has returned the message, so it may be shared with readers without a
+// copy. (Until then, bytes that arrive are appended to the newest message:
+// see buffer.push. Its memory may be reused once the message is
+// acknowledged and every Selection that returned it is released: see
+// Selection.Release.)
 type Message struct {
 	Seq        uint64
 	ReceivedAt time.Time
 	Data       []byte
 }
 
-// entry is a stored message and the pooled block behind its Data, if any.
+// entry is a stored message, the pooled block behind its Data (if any), its
+// cost against the registry-wide total, and how many unreleased Selections
+// hold it.
 type entry struct {
 	Message
-	blk *block
+	blk   *block
+	cost  int32 // dataCost of Data, without entryCost
+	holds int32
+}
+
+// The registry-wide total (--max-buffer-total) counts what a message really
+// costs, not its payload alone: the capacity of its slice (or its block's
+// size) plus entryCost, which covers its slot in the buffer's array of
+// entries (kept at most twice as long as the entries it holds, see trim).
+// buffer_bytes, a socket's own limit, counts payload: it is what users ask
+// for and see in buffered_bytes.
+const entryCost = 2 * int(unsafe.Sizeof(entry{}))
+
+// selCost is what one message returned by a read costs until the read is
+// released: its header in Selection.Messages, and the record the buffer keeps
+// of it if it is acknowledged or dropped meanwhile (retired).
+const selCost = int(unsafe.Sizeof(Message{})) + int(unsafe.Sizeof(retired{}))
+
+// coalesceMax is the largest message that later bytes are appended to. Bytes
+// that arrive while no read has returned the newest message yet are added to
+// it (up to this size) instead of making a message each: a peer that sends a
+// byte at a time costs a few bytes of memory per byte, not an entry each.
+// Reads large enough for a pooled block are never appended to.
+const coalesceMax = 32 << 10
+
+// retired is a message that left the buffer (acknowledged, dropped, or the
+// socket deleted) while a Selection still held it: its cost stays counted in
+// the total until the last such Selection is released.
+type retired struct {
+	seq   uint64
+	cost  int32 // dataCost; 0 once given back
+	holds int32
 }
 
 // buffer holds the unacknowledged messages of one socket, bounded by limit
@@ -55,14 +92,17 @@ type buffer struct {
 	mem      *memory // registry-wide accounting, shared by every buffer
 
 	mu       sync.Mutex    // guards the following fields
-	msgs     []entry       // oldest first; msgs[i].Seq increases by 1 except across drops
-	size     int           // total bytes in msgs
+	msgs     []entry       // oldest first; msgs[i].Seq == msgs[0].Seq+i
+	slots    int           // length of the array behind msgs, from its start (msgs may be a reslice)
+	size     int           // payload bytes in msgs
 	lastSeq  uint64        // seq of the newest message ever stored
+	sealed   uint64        // seq of the newest message a read returned: it and older ones never change
 	dropped  int64         // bytes dropped by OverflowDropOldest
 	eof      bool          // no more messages will come
 	changed  chan struct{} // closed when a message arrives or eof is set; nil until a reader asks for it
 	freed    chan struct{} // closed when acknowledged bytes are freed; nil until the read loop asks for it
 	released bool          // the registry-wide memory was given back
+	retired  []retired     // by seq; see retired
 }
 
 func newBuffer(limit int, overflow Overflow, mem *memory) *buffer {
@@ -118,37 +158,132 @@ func (b *buffer) space() (int, <-chan struct{}) {
 	return b.limit - b.size, b.freedChan()
 }
 
-// push stores data as the next message. The caller has checked space, so with
-// OverflowBlock it always fits; with OverflowDropOldest the oldest messages are
-// dropped until it does. The caller has already counted data in the
-// registry-wide total (the read reserves it before reading). It reports
-// whether a reader may be waiting for it.
-func (b *buffer) push(data []byte, now time.Time) bool {
-	return b.pushBlock(data, nil, now)
-}
-
-// pushBlock is push for data held in blk (nil: an unpooled slice); the
-// buffer takes over the block's reference.
-func (b *buffer) pushBlock(data []byte, blk *block, now time.Time) bool {
+// push stores data as the next message, or appends it to the newest one
+// (see coalesceMax). The caller has checked space, so with OverflowBlock it
+// always fits; with OverflowDropOldest the oldest messages are dropped until
+// it does. blk is the pooled block behind data (nil: none), whose reference
+// the buffer takes over; owned says data is the caller's to keep (a block,
+// or a slice made for it), else it is copied. The caller has already
+// reserved len(data)+entryCost of the registry-wide total (the read
+// reserves before reading); push settles that with what storing it really
+// costs. It reports whether a reader may be waiting for it.
+func (b *buffer) push(data []byte, blk *block, owned bool, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	freed := 0
+	delta := -int64(len(data) + entryCost) // the reservation, settled below
+	if b.released {
+		// The socket is deleted: nobody reads these any more.
+		blk.unref()
+		b.mem.add(delta)
+		return false
+	}
 	for b.size+len(data) > b.limit && len(b.msgs) > 0 {
 		n := len(b.msgs[0].Data)
 		b.dropped += int64(n)
-		freed += n
 		b.size -= n
-		b.msgs[0].blk.unref()
+		delta -= b.free(&b.msgs[0])
 		b.msgs[0] = entry{}
 		b.msgs = b.msgs[1:]
 	}
-	b.lastSeq++
-	b.msgs = append(b.msgs, entry{Message{Seq: b.lastSeq, ReceivedAt: now, Data: data}, blk})
-	b.size += len(data)
-	if freed > 0 {
-		b.mem.add(-int64(freed))
+	if len(b.msgs) == 0 {
+		b.msgs, b.slots = nil, 0
 	}
+	if blk == nil && b.appendable(len(data)) {
+		delta += b.appendTo(&b.msgs[len(b.msgs)-1], data)
+	} else {
+		if !owned {
+			data = append(make([]byte, 0, len(data)), data...)
+		}
+		c := dataCost(data, blk)
+		b.lastSeq++
+		if len(b.msgs) == cap(b.msgs) {
+			// append makes a new array: it holds msgs from its start.
+			b.msgs = append(b.msgs, entry{})
+			b.slots = cap(b.msgs)
+			b.msgs = b.msgs[:len(b.msgs)-1]
+		}
+		b.msgs = append(b.msgs, entry{Message: Message{Seq: b.lastSeq, ReceivedAt: now, Data: data}, blk: blk, cost: int32(c)})
+		delta += int64(c + entryCost)
+	}
+	b.size += len(data)
+	b.trim()
+	b.mem.add(delta)
 	return b.wakeChanged()
+}
+
+// dataCost is what a message's bytes cost: its block, or its slice's capacity.
+func dataCost(data []byte, blk *block) int {
+	if blk != nil {
+		return len(blk.buf)
+	}
+	return cap(data)
+}
+
+// appendable reports whether n more bytes may go into the newest message: no
+// read has returned it, it is a plain slice, and it stays within coalesceMax.
+// b.mu must be held.
+func (b *buffer) appendable(n int) bool {
+	if len(b.msgs) == 0 {
+		return false
+	}
+	e := &b.msgs[len(b.msgs)-1]
+	return e.Seq > b.sealed && e.blk == nil && e.holds == 0 && len(e.Data)+n <= coalesceMax
+}
+
+// appendTo appends data to e and returns how much more e costs than before,
+// less what it took from the total itself. Growth doubles the capacity, up
+// to coalesceMax, so that a byte at a time is amortised; the room beyond
+// data is taken from the total here, and when the total cannot give it the
+// slice grows to exactly what it needs, which the caller's reservation of
+// len(data) covers. b.mu must be held.
+func (b *buffer) appendTo(e *entry, data []byte) int64 {
+	old := cap(e.Data)
+	need := len(e.Data) + len(data)
+	if need <= old {
+		e.Data = append(e.Data, data...) // into room already counted
+		return 0
+	}
+	grow := min(max(2*old, need, 64), coalesceMax)
+	var took int64
+	if extra := int64(grow - need); extra > 0 {
+		if took = b.mem.reserve(extra); took < extra {
+			b.mem.add(-took)
+			took, grow = 0, need
+		}
+	}
+	nd := make([]byte, need, grow)
+	copy(nd, e.Data)
+	copy(nd[len(e.Data):], data)
+	e.Data = nd
+	e.cost = int32(grow)
+	return int64(grow-old) - took
+}
+
+// free lets go of a message leaving the buffer and returns the cost given
+// back: all of it, or nothing while a Selection holds it (it is then
+// retired, and given back on the last Release). b.mu must be held.
+func (b *buffer) free(e *entry) int64 {
+	e.blk.unref()
+	c := int64(e.cost) + int64(entryCost)
+	if e.holds > 0 {
+		b.retired = append(b.retired, retired{seq: e.Seq, cost: e.cost, holds: e.holds})
+		return int64(entryCost)
+	}
+	return c
+}
+
+// trim lets the array behind msgs go when it is over twice as long as what
+// it holds (acknowledgements and drops take from its front): entryCost
+// counts two slots per message. b.mu must be held.
+func (b *buffer) trim() {
+	if len(b.msgs) == 0 {
+		b.msgs, b.slots = nil, 0
+		return
+	}
+	if b.slots > 2*len(b.msgs)+16 {
+		b.msgs = append(make([]entry, 0, len(b.msgs)+len(b.msgs)/4), b.msgs...)
+		b.slots = cap(b.msgs)
+	}
 }
 
 // setEOF records that no more messages will come and wakes every waiter.
@@ -162,20 +297,23 @@ func (b *buffer) setEOF() {
 }
 
 // release gives the buffered bytes back to the registry-wide accounting and
-// empties the buffer. It is idempotent; the socket calls it when it is deleted.
+// empties the buffer (what unreleased Selections hold stays counted until
+// they are released). It is idempotent; the socket calls it when it is
+// deleted.
 func (b *buffer) release() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.released {
 		return
 	}
-	b.released = true
-	b.mem.add(-int64(b.size))
-	for _, e := range b.msgs {
-		e.blk.unref()
+	var freed int64
+	for i := range b.msgs {
+		freed += b.free(&b.msgs[i])
 	}
+	b.mem.add(-freed)
+	b.released = true
 	clear(b.msgs)
-	b.msgs = nil
+	b.msgs, b.slots = nil, 0
 	b.size = 0
 	b.eof = true
 	b.wakeChanged()
@@ -194,7 +332,9 @@ type Selection struct {
 	// Messages only at the end of the stream (see Socket.Read).
 	State string
 
-	held []*block // blocks behind Messages, one reference each; see Release
+	held   []*block // blocks behind Messages, one reference each; see Release
+	buf    *buffer  // the buffer that holds Messages for it; nil once released
+	charge int64    // what it counts against the total itself (its headers)
 }
 
 // ReadOptions select messages from a socket's buffer.
@@ -221,10 +361,10 @@ func (b *buffer) ack(after uint64) error {
 		return fmt.Errorf("%w: cursor after=%d is beyond the last message received (seq %d); pass the cursor of a previous read", ErrInvalid, after, b.lastSeq)
 	}
 	i := 0
-	freed := 0
+	var freed int64
 	for i < len(b.msgs) && b.msgs[i].Seq <= after {
-		freed += len(b.msgs[i].Data)
-		b.msgs[i].blk.unref()
+		b.size -= len(b.msgs[i].Data)
+		freed += b.free(&b.msgs[i])
 		i++
 	}
 	if i == 0 {
@@ -232,29 +372,25 @@ func (b *buffer) ack(after uint64) error {
 	}
 	clear(b.msgs[:i])
 	b.msgs = b.msgs[i:]
-	if len(b.msgs) == 0 {
-		b.msgs = nil // let the backing array go
-	}
-	b.size -= freed
+	b.trim()
 	if !b.released {
-		b.mem.add(-int64(freed))
+		b.mem.add(-freed)
 	}
 	b.wakeFreed()
 	return nil
 }
 
 // selectAfter returns the messages after the given seq within the caps, and a
-// channel closed when a new message arrives or EOF is set.
+// channel closed when a new message arrives or EOF is set. The selection's
+// headers count against the registry-wide total until it is released: when
+// the total has no room for them, it returns fewer messages (at least one).
 func (b *buffer) selectAfter(after uint64, limit, maxBytes int) (Selection, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	sel := Selection{Cursor: after, EOF: b.eof}
 	start := len(b.msgs)
-	for i, m := range b.msgs {
-		if m.Seq > after {
-			start = i
-			break
-		}
+	if len(b.msgs) > 0 && after < b.msgs[len(b.msgs)-1].Seq {
+		start = int(max(after+1, b.msgs[0].Seq) - b.msgs[0].Seq)
 	}
 	total := 0
 	end := start
@@ -270,21 +406,83 @@ func (b *buffer) selectAfter(after uint64, limit, maxBytes int) (Selection, <-ch
 		end++
 	}
 	if end > start {
+		// What the total can give decides how many headers it takes.
+		want := int64(end-start) * int64(selCost)
+		took := b.mem.reserve(want)
+		if k := int(took / int64(selCost)); k < end-start {
+			k = max(k, 1)
+			end = start + k
+			b.mem.add(int64(k*selCost) - took)
+			took = int64(k * selCost)
+		}
+		sel.charge = took
+		sel.buf = b
 		// A copy of the slice headers: the buffer may drop or free these
 		// entries while the caller encodes them. A pooled block stays out of
-		// its pool until the selection is released.
+		// its pool until the selection is released, and what the buffer
+		// lets go of meanwhile stays counted (see free).
 		sel.Messages = make([]Message, end-start)
-		for i, e := range b.msgs[start:end] {
+		for i := range b.msgs[start:end] {
+			e := &b.msgs[start+i]
 			sel.Messages[i] = e.Message
+			e.holds++
 			if e.blk != nil {
 				e.blk.ref()
 				sel.held = append(sel.held, e.blk)
 			}
 		}
 		sel.Cursor = b.msgs[end-1].Seq
+		b.sealed = max(b.sealed, sel.Cursor)
 		sel.EOF = sel.EOF && end == len(b.msgs)
 	}
 	return sel, b.changedChan()
+}
+
+// unhold is Selection.Release's part in the buffer: the messages lo..hi are
+// no longer held by it, and charge goes back to the total with what retired
+// messages no Selection holds any more.
+func (b *buffer) unhold(lo, hi uint64, charge int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	freed := charge
+	if len(b.msgs) > 0 {
+		first := b.msgs[0].Seq
+		for seq := max(lo, first); seq <= hi && seq-first < uint64(len(b.msgs)); seq++ {
+			b.msgs[seq-first].holds--
+		}
+	}
+	i := sort.Search(len(b.retired), func(i int) bool { return b.retired[i].seq >= lo })
+	for ; i < len(b.retired) && b.retired[i].seq <= hi; i++ {
+		r := &b.retired[i]
+		if r.holds--; r.holds == 0 {
+			freed += int64(r.cost)
+			r.cost = 0
+		}
+	}
+	// Forget what nobody holds: from the front, and all of it when most is.
+	j := 0
+	for j < len(b.retired) && b.retired[j].holds == 0 {
+		j++
+	}
+	b.retired = b.retired[j:]
+	live := 0
+	for _, r := range b.retired {
+		if r.holds > 0 {
+			live++
+		}
+	}
+	if live == 0 {
+		b.retired = nil
+	} else if live < len(b.retired)/2 {
+		kept := make([]retired, 0, live)
+		for _, r := range b.retired {
+			if r.holds > 0 {
+				kept = append(kept, r)
+			}
+		}
+		b.retired = kept
+	}
+	b.mem.add(-freed)
 }
 
 // firstUnacked returns the seq of the oldest message held, or the next seq

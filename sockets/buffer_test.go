@@ -17,12 +17,40 @@ func bufferSocket(limit int, ov Overflow, mem *memory) *Socket {
 }
 
 // pushSizes stores one message of each size, as the read loop does: the
-// bytes are counted in the registry total first. Message i is filled with byte i.
+// bytes (and an entry's cost) are counted in the registry total first.
+// Message i is filled with byte i. Each stays a message of its own, as if a
+// read had returned it before the next came (else they would be appended to
+// one another).
 func pushSizes(b *buffer, sizes ...int) {
 	for i, n := range sizes {
-		b.mem.add(int64(n))
-		b.push(bytes.Repeat([]byte{byte(i)}, n), time.Now())
+		b.mem.add(int64(n + entryCost))
+		b.push(bytes.Repeat([]byte{byte(i)}, n), nil, false, time.Now())
+		b.mu.Lock()
+		b.sealed = b.lastSeq
+		b.mu.Unlock()
 	}
+}
+
+// heldCost is what b's messages count against the registry total, by
+// their own accounting.
+func heldCost(b *buffer) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var c int64
+	for _, e := range b.msgs {
+		c += int64(e.cost) + int64(entryCost)
+	}
+	return c
+}
+
+// costOf is what messages of these sizes, each a message of its own, count
+// against the registry total.
+func costOf(sizes ...int) int64 {
+	var c int64
+	for _, n := range sizes {
+		c += int64(n + entryCost)
+	}
+	return c
 }
 
 func seqsOf(sel Selection) []uint64 {
@@ -60,8 +88,8 @@ func TestBufferAckFreesAndWakes(t *testing.T) {
 	if size != 30 || count != 1 {
 		t.Fatalf("after ack(2): got %d bytes in %d messages, want 30 in 1", size, count)
 	}
-	if got := mem.used.Load(); got != 30 {
-		t.Fatalf("registry total after ack(2): got %d, want 30", got)
+	if got, want := mem.used.Load(), costOf(30); got != want {
+		t.Fatalf("registry total after ack(2): got %d, want %d", got, want)
 	}
 	if space, _ := b.space(); space != 70 {
 		t.Fatalf("space after ack: got %d, want 70", space)
@@ -176,9 +204,11 @@ func TestReadWithoutAfterStartsAtOldestHeldAndFreesNothing(t *testing.T) {
 	mem := newMemory(0)
 	s := bufferSocket(1000, OverflowBlock, mem)
 	pushSizes(s.buf, 10, 20, 30)
-	if _, err := s.Read(context.Background(), ReadOptions{After: ptr[uint64](1)}); err != nil {
+	first, err := s.Read(context.Background(), ReadOptions{After: ptr[uint64](1)})
+	if err != nil {
 		t.Fatalf("Read(after=1): got %v, want nil", err)
 	}
+	first.Release()
 	for i := range 2 {
 		sel, err := s.Read(context.Background(), ReadOptions{})
 		if err != nil {
@@ -190,9 +220,10 @@ func TestReadWithoutAfterStartsAtOldestHeldAndFreesNothing(t *testing.T) {
 		if size, count, _ := s.buf.stats(); size != 50 || count != 2 {
 			t.Fatalf("Read #%d without after: got %d bytes in %d messages held, want 50 in 2", i, size, count)
 		}
+		sel.Release()
 	}
-	if got := mem.used.Load(); got != 50 {
-		t.Fatalf("registry total: got %d, want 50", got)
+	if got, want := mem.used.Load(), costOf(20, 30); got != want {
+		t.Fatalf("registry total: got %d, want %d", got, want)
 	}
 	// With nothing held, the cursor is the last seq: a client passes it on.
 	if err := s.buf.ack(3); err != nil {
@@ -216,8 +247,8 @@ func TestBufferDropOldestDropsCountsAndLeavesGap(t *testing.T) {
 	if size != 20 || count != 1 || dropped != 30 {
 		t.Fatalf("stats: got %d bytes, %d messages, %d dropped; want 20, 1, 30", size, count, dropped)
 	}
-	if got := mem.used.Load(); got != 20 {
-		t.Fatalf("registry total: got %d, want 20 (dropped bytes given back)", got)
+	if got, want := mem.used.Load(), costOf(20); got != want {
+		t.Fatalf("registry total: got %d, want %d (dropped bytes given back)", got, want)
 	}
 	sel, err := s.Read(context.Background(), ReadOptions{After: ptr[uint64](1)})
 	if err != nil {
@@ -254,20 +285,20 @@ func TestBufferReleaseIsIdempotentAndGivesMemoryBack(t *testing.T) {
 	gone := newBuffer(100, OverflowBlock, mem)
 	pushSizes(kept, 5)
 	pushSizes(gone, 10, 20)
-	if got := mem.used.Load(); got != 35 {
-		t.Fatalf("registry total before release: got %d, want 35", got)
+	if got, want := mem.used.Load(), costOf(5, 10, 20); got != want {
+		t.Fatalf("registry total before release: got %d, want %d", got, want)
 	}
 	_, changed := gone.selectAfter(2, 0, 0)
 	gone.release()
 	gone.release()
-	if got := mem.used.Load(); got != 5 {
-		t.Fatalf("registry total after two releases: got %d, want 5", got)
+	if got, want := mem.used.Load(), costOf(5); got != want {
+		t.Fatalf("registry total after two releases: got %d, want %d", got, want)
 	}
 	if err := gone.ack(2); err != nil {
 		t.Fatalf("ack after release: got %v, want nil", err)
 	}
-	if got := mem.used.Load(); got != 5 {
-		t.Fatalf("registry total after ack of a released buffer: got %d, want 5", got)
+	if got, want := mem.used.Load(), costOf(5); got != want {
+		t.Fatalf("registry total after ack of a released buffer: got %d, want %d", got, want)
 	}
 	if !isClosed(changed) {
 		t.Fatalf("a long poll on a released buffer: got still waiting, want woken")

@@ -3,6 +3,7 @@ package sockets
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -23,10 +24,18 @@ func TestErrorsCarryFactsAndNameNoCaller(t *testing.T) {
 	_, errPort := r.Dial(ctx, DialOptions{Host: "127.0.0.1", Port: 70000})
 	_, errTimeout := r.Dial(ctx, DialOptions{Host: "127.0.0.1", Port: portOf(t, srv.addr), Timeout: time.Hour})
 	_, errBuf := r.Dial(ctx, DialOptions{Host: "127.0.0.1", Port: portOf(t, srv.addr), BufferBytes: 4096})
-	if _, err := r.Dial(ctx, DialOptions{Host: "127.0.0.1", Port: portOf(t, srv.addr)}); err != nil {
+	// The socket limit is reached against a peer outside the registry: a
+	// connection to srv would be turned away at the limit, and its client
+	// socket closed, giving the slot back.
+	peer, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	if _, err := r.Dial(ctx, DialOptions{Host: "127.0.0.1", Port: portOf(t, peer.Addr().String())}); err != nil {
 		t.Fatalf("first dial: got %v, want nil", err)
 	}
-	_, errSockets := r.Dial(ctx, DialOptions{Host: "127.0.0.1", Port: portOf(t, srv.addr)})
+	_, errSockets := r.Dial(ctx, DialOptions{Host: "127.0.0.1", Port: portOf(t, peer.Addr().String())})
 
 	for _, tc := range []struct {
 		name string

@@ -180,12 +180,14 @@ func readUntil(s *Socket, want int64) ([]byte, []uint64, error) {
 			deadline = time.Now().Add(guard) // the guard is against a stall, not a slow machine
 		}
 		cursor = sel.Cursor
+		sel.Release()
 		if sel.EOF {
 			break
 		}
 	}
 	// Acknowledge the last messages too, as a client's next read would.
-	_, err := s.Read(context.Background(), ReadOptions{After: ptr(cursor)})
+	sel, err := s.Read(context.Background(), ReadOptions{After: ptr(cursor)})
+	sel.Release()
 	return got, seqs, err
 }
 

@@ -5,9 +5,11 @@ import (
 	"sync/atomic"
 )
 
-// memory accounts the bytes held by every socket buffer of one registry
-// against Config.MaxBufferTotal. A socket whose read would exceed the total waits
-// (block) like a full buffer, so the limit is backpressure, not data loss.
+// memory accounts what every socket buffer of one registry holds against
+// Config.MaxBufferTotal: what its messages cost (see entryCost), and what reads
+// still being answered hold (see Selection.Release). A socket whose read
+// would exceed the total waits (block) like a full buffer, so the limit is
+// backpressure, not data loss.
 type memory struct {
 	limit   int64 // 0: no limit
 	used    atomic.Int64
@@ -74,7 +76,7 @@ func (m *memory) freedChan() <-chan struct{} {
 	return m.freed
 }
 
-// full reports whether the total is at or over the limit.
+// full reports whether the total has no room left for one more message.
 func (m *memory) full() bool {
-	return m.limit > 0 && m.used.Load() >= m.limit
+	return m.limit > 0 && m.used.Load() >= m.limit-int64(entryCost)
 }

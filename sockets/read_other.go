@@ -3,7 +3,6 @@
 package sockets
 
 import (
-	"bytes"
 	"io"
 	"sync"
 	"syscall"
@@ -13,8 +12,9 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, readSize); return &
 
 // queuedReader reads a socket's connection for its read loop.
 type queuedReader struct {
-	rc  syscall.RawConn
-	mem *memory
+	rc   syscall.RawConn
+	mem  *memory
+	held *[]byte // the pooled buffer behind the last read's data, until done
 }
 
 func newQueuedReader(rc syscall.RawConn, mem *memory) *queuedReader {
@@ -22,19 +22,21 @@ func newQueuedReader(rc syscall.RawConn, mem *memory) *queuedReader {
 }
 
 // read reads at most limit bytes (and no more than mem grants) once the
-// connection is readable. This portable version reads into a pooled buffer
-// and copies out what came; the Linux version reads straight into an exactly
-// sized slice or a pooled block. The bytes returned stay counted in mem, as
-// on Linux. It never returns a block.
-func (r *queuedReader) read(limit int) ([]byte, *block, error) {
+// connection is readable. This portable version reads into a pooled buffer,
+// which push copies from; the Linux version reads large messages straight
+// into their own memory. The bytes returned, and entryCost, stay counted in
+// mem, as on Linux; call done once they are pushed. It never returns a
+// block.
+func (r *queuedReader) read(limit int) ([]byte, *block, bool, error) {
 	mem := r.mem
 	var (
 		data []byte
 		rerr error
 	)
 	err := r.rc.Read(func(fd uintptr) bool {
-		granted := int(mem.reserve(int64(limit)))
-		if granted == 0 {
+		granted := int(mem.reserve(int64(limit+entryCost))) - entryCost
+		if granted <= 0 {
+			mem.add(-int64(granted + entryCost))
 			// The total is reached: look without taking anything, as on
 			// Linux.
 			wait, err := peekEnd(int(fd))
@@ -42,10 +44,12 @@ func (r *queuedReader) read(limit int) ([]byte, *block, error) {
 			return !wait
 		}
 		bp := readBufs.Get().(*[]byte)
-		defer readBufs.Put(bp)
 		n, err := syscall.Read(int(fd), (*bp)[:min(granted, len(*bp))])
-		if n < granted {
-			mem.add(-int64(granted - max(n, 0)))
+		if n <= 0 {
+			mem.add(-int64(granted + entryCost))
+			readBufs.Put(bp)
+		} else if n < granted {
+			mem.add(-int64(granted - n))
 		}
 		switch {
 		case err == syscall.EAGAIN || err == syscall.EINTR:
@@ -54,13 +58,22 @@ func (r *queuedReader) read(limit int) ([]byte, *block, error) {
 			rerr = err
 		case n == 0:
 			rerr = io.EOF
-		default:
-			data = bytes.Clone((*bp)[:n])
+		}
+		if n > 0 {
+			data, r.held = (*bp)[:n], bp
 		}
 		return true
 	})
 	if err != nil {
-		return data, nil, err
+		return data, nil, false, err
 	}
-	return data, nil, rerr
+	return data, nil, false, rerr
+}
+
+// done gives the pooled buffer of the last read back.
+func (r *queuedReader) done() {
+	if r.held != nil {
+		readBufs.Put(r.held)
+		r.held = nil
+	}
 }

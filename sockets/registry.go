@@ -108,6 +108,10 @@ func New(cfg Config) *Registry {
 // Config returns the registry's configuration with defaults filled in.
 func (r *Registry) Config() Config { return r.cfg }
 
+// MemoryInUse returns what counts against --max-buffer-total now: what the
+// sockets' messages cost, and what reads still being answered hold.
+func (r *Registry) MemoryInUse() int64 { return r.mem.used.Load() }
+
 func (r *Registry) logf(format string, args ...any) {
 	r.cfg.Logger.Warn(fmt.Sprintf(format, args...))
 }

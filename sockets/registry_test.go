@@ -97,6 +97,7 @@ func TestClosedSocketStaysReadableUntilDeleted(t *testing.T) {
 		if err != nil || len(sel.Messages) != 1 || string(sel.Messages[0].Data) != "last words" || !sel.EOF {
 			t.Fatalf("read #%d of a closed socket: got %d messages, EOF %v, err %v; want \"last words\", true, nil", i, len(sel.Messages), sel.EOF, err)
 		}
+		sel.Release()
 	}
 	if got, err := r.Socket(s.ID()); err != nil || got != s {
 		t.Fatalf("Socket of a closed socket: got %v, %v; want it", got, err)

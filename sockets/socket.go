@@ -117,7 +117,7 @@ func (s *Socket) readInto(rd *queuedReader) {
 		if !ok {
 			return
 		}
-		data, blk, err := rd.read(n)
+		data, blk, owned, err := rd.read(n)
 		if len(data) == 0 && err == nil {
 			// Data is queued, but the registry-wide total is reached.
 			if !s.waitMemory() {
@@ -127,7 +127,9 @@ func (s *Socket) readInto(rd *queuedReader) {
 		}
 		if len(data) > 0 {
 			s.bytesRecv.Add(int64(len(data)))
-			if s.buf.pushBlock(data, blk, time.Now().UTC()) && err == nil {
+			woke := s.buf.push(data, blk, owned, time.Now().UTC())
+			rd.done()
+			if woke && err == nil {
 				// A reader waits for this message: let it run (and answer)
 				// before this loop's next read polls the socket again.
 				runtime.Gosched()
@@ -164,7 +166,7 @@ func (s *Socket) waitSpace() (int, bool) {
 func (s *Socket) waitMemory() bool {
 	for {
 		freed := s.mem.freedChan()
-		if s.mem.avail() > 0 {
+		if s.mem.avail() > int64(entryCost) { // room for a message and at least a byte
 			return true
 		}
 		select {

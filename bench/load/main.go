@@ -72,18 +72,19 @@ func main() {
 	flag.Int64Var(&c.maxTotal, "max-buffer-total", 0, "sockman's --max-buffer-total in bytes (0: its default); small values keep sockets waiting for memory")
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the random streams and faults")
 	flag.StringVar(&c.logLevel, "log-level", "none", "sockman's log level, or none (its log goes to stderr; at error it logs the 502s the run provokes)")
-	mode := flag.String("mode", "streams", "what to run: streams, or idle-conns")
+	mode := flag.String("mode", "streams", "streams (the default run), or one of the hostile-input cases: tiny-messages, stalled-readers, idle-conns")
 	idle := idleFlags()
 	flag.Parse()
-	switch *mode {
-	case "streams":
-	case "idle-conns":
+	c.maxGorEvery = time.Second
+	switch f, ok := modes[*mode]; {
+	case *mode == "idle-conns":
 		os.Exit(runIdleConns(idle))
-	default:
-		fmt.Fprintf(os.Stderr, "load: unknown -mode %q\n", *mode)
+	case ok:
+		os.Exit(f(c))
+	case *mode != "streams":
+		fmt.Fprintf(os.Stderr, "load: -mode %q is not streams, tiny-messages, stalled-readers or idle-conns\n", *mode)
 		os.Exit(2)
 	}
-	c.maxGorEvery = time.Second
 	os.Exit(run(c))
 }
 

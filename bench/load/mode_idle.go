@@ -164,7 +164,7 @@ func runIdleConns(c *idleConfig) int {
 		return 1
 	}
 	fmt.Printf("load: idle-conns: sockman pid %d on %s with --max-api-conns %d; before: %d descriptors, RSS %.1f MiB\n",
-		pid, addr, c.cap, before.files, mib(before.rss))
+		pid, addr, c.cap, before.files, mibs(before.rss))
 
 	var peakFiles, peakRSS atomic.Int64
 	sampleCtx, stopSampling := context.WithCancel(context.Background())
@@ -252,7 +252,7 @@ func runIdleConns(c *idleConfig) int {
 		c.conns, floodTook.Round(time.Millisecond), flood.dials.Load(), flood.closed.Load(), fullWarnings.Load(), tooMany.Load())
 	fmt.Printf("load: idle-conns: authorized requests and /healthz during the flood: %d answered, %d failed, slowest %v\n", ok, failed, slowest.Round(time.Millisecond))
 	fmt.Printf("load: idle-conns: descriptors before %d, peak %d, after %d (cap %d); RSS before %.1f MiB, peak %.1f MiB, after %.1f MiB\n",
-		before.files, peakFiles.Load(), after.files, c.cap, mib(before.rss), mib(peakRSS.Load()), mib(after.rss))
+		before.files, peakFiles.Load(), after.files, c.cap, mibs(before.rss), mibs(peakRSS.Load()), mibs(after.rss))
 
 	bad := false
 	fail := func(format string, args ...any) {
@@ -275,7 +275,7 @@ func runIdleConns(c *idleConfig) int {
 		fail("sockman holds %d descriptors after the flood, want %d as before", after.files, before.files)
 	}
 	if grew := peakRSS.Load() - before.rss; grew > c.rssBound {
-		fail("sockman's RSS grew by %.1f MiB, over the bound of %.1f MiB", mib(grew), mib(c.rssBound))
+		fail("sockman's RSS grew by %.1f MiB, over the bound of %.1f MiB", mibs(grew), mibs(c.rssBound))
 	}
 	if waitErr != nil {
 		fail("sockman exited with %v after SIGTERM; log tail:\n%s", waitErr, strings.Join(logTail, "\n"))
@@ -287,7 +287,7 @@ func runIdleConns(c *idleConfig) int {
 	return 0
 }
 
-func mib(b int64) float64 { return float64(b) / (1 << 20) }
+func mibs(b int64) float64 { return float64(b) / (1 << 20) }
 
 // flood keeps n connections to addr open that send nothing; each one the
 // server closes is opened again at once.

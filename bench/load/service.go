@@ -51,6 +51,7 @@ func startService(cfg sockets.Config, maxWait, shutdownTimeout time.Duration, lo
 	srv := &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
+		WriteTimeout:      3 * time.Minute, // as serve's: each request's deadline anew after a read's answer set its own
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),

@@ -37,6 +37,7 @@ type serveConfig struct {
 	ConnectTimeout    time.Duration
 	MaxConnectTimeout time.Duration
 	WriteTimeout      time.Duration
+	AnswerStall       time.Duration
 	ReadHeaderTimeout time.Duration
 	ClosedRetention   time.Duration
 	ShutdownTimeout   time.Duration
@@ -86,6 +87,7 @@ func defaultServeConfig() serveConfig {
 		ConnectTimeout:    sockets.DefaultDialTimeout,
 		MaxConnectTimeout: sockets.DefaultMaxDialTimeout,
 		WriteTimeout:      sockets.DefaultWriteTimeout,
+		AnswerStall:       api.DefaultAnswerStallTimeout,
 		ReadHeaderTimeout: defaultReadHeaderTimeout,
 		ClosedRetention:   sockets.DefaultClosedRetention,
 		ShutdownTimeout:   10 * time.Second,
@@ -121,6 +123,7 @@ func serveFlags(c *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "connect timeout when a request names none")
 	fs.DurationVar(&c.MaxConnectTimeout, "max-connect-timeout", c.MaxConnectTimeout, "longest connect timeout (timeout_ms) a request may ask for")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "a write to a peer that takes no data for this long fails with 504")
+	fs.DurationVar(&c.AnswerStall, "answer-stall-timeout", c.AnswerStall, "a read whose client takes none of its answer for this long has its connection closed, and the memory the answer holds goes back")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time an API client has to send its request headers; slower connections are closed")
 	fs.DurationVar(&c.ClosedRetention, "closed-retention", c.ClosedRetention, "how long a closed socket and its unread data stay readable")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGINT/SIGTERM waits for requests in flight")
@@ -191,7 +194,7 @@ func (c serveConfig) check() error {
 		d    time.Duration
 	}{
 		{"--max-wait", c.MaxWait}, {"--connect-timeout", c.ConnectTimeout}, {"--max-connect-timeout", c.MaxConnectTimeout},
-		{"--write-timeout", c.WriteTimeout}, {"--read-header-timeout", c.ReadHeaderTimeout}, {"--closed-retention", c.ClosedRetention},
+		{"--write-timeout", c.WriteTimeout}, {"--answer-stall-timeout", c.AnswerStall}, {"--read-header-timeout", c.ReadHeaderTimeout}, {"--closed-retention", c.ClosedRetention},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {

@@ -155,3 +155,23 @@ func TestHelpListsFlags(t *testing.T) {
 		}
 	}
 }
+
+// --answer-stall-timeout: a duration, with its env twin, that must be positive.
+func TestAnswerStallTimeoutFlag(t *testing.T) {
+	c, err := parseWithEnv(t)
+	if err != nil || c.AnswerStall != 15*time.Second {
+		t.Fatalf("default: got %v, %v; want 15s, nil", c.AnswerStall, err)
+	}
+	t.Setenv("SOCKMAN_ANSWER_STALL_TIMEOUT", "3s")
+	if c, err = parseWithEnv(t); err != nil || c.AnswerStall != 3*time.Second {
+		t.Fatalf("SOCKMAN_ANSWER_STALL_TIMEOUT=3s: got %v, %v; want 3s, nil", c.AnswerStall, err)
+	}
+	if c, err = parseWithEnv(t, "--answer-stall-timeout", "250ms"); err != nil || c.AnswerStall != 250*time.Millisecond {
+		t.Fatalf("--answer-stall-timeout 250ms: got %v, %v; want 250ms, nil", c.AnswerStall, err)
+	}
+	for _, v := range []string{"0s", "-1s"} {
+		if _, err := parseWithEnv(t, "--answer-stall-timeout", v); err == nil || !strings.Contains(err.Error(), "--answer-stall-timeout") {
+			t.Errorf("--answer-stall-timeout %s: got %v, want an error naming the flag", v, err)
+		}
+	}
+}

@@ -86,6 +86,13 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		Logger:          log,
 	})
 	defer reg.Close()
+	memCtx, stopMem := context.WithCancel(context.Background())
+	memDone := make(chan struct{})
+	go func() {
+		defer close(memDone)
+		returnMemory(memCtx, reg.MemoryInUse, c.MaxBufferTotal)
+	}()
+	defer func() { stopMem(); <-memDone }()
 	hosts := allowedHosts(c, ln.Addr())
 	e := api.New(reg, api.Options{
 		MaxBody:      c.MaxBody,
@@ -95,6 +102,8 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		Token:        c.Token,
 		AllowedHosts: hosts,
 		CORSOrigins:  c.CORSOrigins,
+
+		AnswerStallTimeout: c.AnswerStall,
 	})
 
 	// Cancelling the base context ends every request's context: long polls
@@ -161,6 +170,9 @@ const minTokenLen = 16
 //     --max-connect-timeout. A read deadline that passed would also cancel
 //     the request's context, so ReadTimeout must be as long.
 //   - IdleTimeout closes kept-alive connections that send nothing.
+//   - The answer of a read gets its own progress deadline
+//     (--answer-stall-timeout), renewed as the client takes it; WriteTimeout
+//     gives each next request on the connection its deadline anew.
 //
 // Request contexts derive from base.
 func newHTTPServer(c serveConfig, h http.Handler, base context.Context, log *slog.Logger) *http.Server {
