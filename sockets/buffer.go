@@ -1,6 +1,7 @@
 package sockets
 
 import (
+	"cmp"
 	"fmt"
 	"sync"
 	"time"
@@ -61,6 +62,13 @@ type buffer struct {
 	changed  chan struct{} // closed when a message arrives or eof is set; nil until a reader asks for it
 	freed    chan struct{} // closed when acknowledged bytes are freed; nil until the read loop asks for it
 	released bool          // the registry-wide memory was given back
+	lastDrop drop          // what the last pushBlock dropped; its caller, the read loop, reads it
+}
+
+// drop is what one pushBlock dropped: bytes, in messages first to last.
+type drop struct {
+	bytes       int64
+	first, last uint64
 }
 
 func newBuffer(limit int, overflow Overflow, mem *memory) *buffer {
@@ -131,7 +139,10 @@ func (b *buffer) pushBlock(data []byte, blk *block, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	freed := 0
+	b.lastDrop = drop{}
 	for b.size+len(data) > b.limit && len(b.msgs) > 0 {
+		b.lastDrop.first = cmp.Or(b.lastDrop.first, b.msgs[0].Seq)
+		b.lastDrop.last = b.msgs[0].Seq
 		n := len(b.msgs[0].Data)
 		b.dropped += int64(n)
 		freed += n
@@ -144,6 +155,7 @@ func (b *buffer) pushBlock(data []byte, blk *block, now time.Time) bool {
 	b.msgs = append(b.msgs, entry{Message{Seq: b.lastSeq, ReceivedAt: now, Data: data}, blk})
 	b.size += len(data)
 	if freed > 0 {
+		b.lastDrop.bytes = int64(freed)
 		b.mem.add(-int64(freed))
 	}
 	return b.wakeChanged()
