@@ -51,6 +51,12 @@ type Options struct {
 	AllowedHosts []string
 	// CORSOrigins may call the API from a browser; none by default.
 	CORSOrigins []string
+	// EventHeartbeat is how often an idle event stream gets a ": ping"
+	// (DefaultEventHeartbeat).
+	EventHeartbeat time.Duration
+	// StreamWriteTimeout cuts an event stream whose client takes no data
+	// for this long (sockets.DefaultWriteTimeout).
+	StreamWriteTimeout time.Duration
 }
 
 // Defaults for Options.
@@ -75,6 +81,12 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.EventHeartbeat <= 0 {
+		o.EventHeartbeat = DefaultEventHeartbeat
+	}
+	if o.StreamWriteTimeout <= 0 {
+		o.StreamWriteTimeout = sockets.DefaultWriteTimeout
 	}
 	h := &handlers{reg: reg, opts: o}
 
@@ -111,6 +123,8 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	e.DELETE("/sockets/:id", h.deleteSocket)
 	e.POST("/sockets/:id/messages", h.send)
 	e.GET("/sockets/:id/messages", h.read)
+
+	e.GET("/events", h.events) // no HEAD: the answer does not end
 	return e
 }
 
