@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"encoding/hex"
 	"net/http"
 	"regexp"
@@ -84,6 +85,7 @@ type eventStream struct {
 	bw    *bufio.Writer
 	p     eventParams
 	stall time.Duration
+	ctx   context.Context // the request's
 }
 
 // run writes events until the client goes, the request's context ends
@@ -101,15 +103,20 @@ func (s *eventStream) run(c echo.Context, sub *sockets.Subscription, heartbeat t
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: pass each event on at once
 	s.w.WriteHeader(http.StatusOK)
-	if !s.flush() {
+	ctx := c.Request().Context()
+	s.ctx = ctx
+	// A write blocked on a client that reads nothing must not hold the
+	// shutdown for a whole stall timeout: a deadline in the past ends it.
+	stop := context.AfterFunc(ctx, func() { _ = s.rc.SetWriteDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if !s.arm() || !s.flush() {
 		return
 	}
-	ctx := c.Request().Context()
 	var buf []sockets.Event
 	for {
 		var err error
 		buf, err = sub.Next(ctx, buf[:0], heartbeat)
-		if err != nil {
+		if err != nil || !s.arm() {
 			return
 		}
 		if len(buf) == 0 {
@@ -127,10 +134,17 @@ func (s *eventStream) run(c echo.Context, sub *sockets.Subscription, heartbeat t
 	}
 }
 
-// flush sends what is written, within the stall timeout, and reports
-// whether the client took it.
-func (s *eventStream) flush() bool {
+// arm gives the writes of the next batch the stall timeout (a batch larger
+// than the buffer writes before its flush), and reports whether the stream
+// goes on. The context is checked after the deadline is set, so that the
+// past deadline of a cancellation just before cannot be overwritten.
+func (s *eventStream) arm() bool {
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.stall))
+	return s.ctx.Err() == nil
+}
+
+// flush sends what is written and reports whether the client took it.
+func (s *eventStream) flush() bool {
 	return s.bw.Flush() == nil && s.rc.Flush() == nil
 }
 

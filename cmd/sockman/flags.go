@@ -40,6 +40,10 @@ type serveConfig struct {
 	ClosedRetention   time.Duration
 	ShutdownTimeout   time.Duration
 	LogLevel          string
+	EventHistory      int
+	EventHistoryBytes int64
+	MaxSubscribers    int
+	EventHeartbeat    time.Duration
 
 	// tokenOnCommandLine: --token was given as a flag, where other users of
 	// the machine can read it (ps); serve warns.
@@ -82,6 +86,10 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), out i
 		ClosedRetention:   sockets.DefaultClosedRetention,
 		ShutdownTimeout:   10 * time.Second,
 		LogLevel:          "info",
+		EventHistory:      sockets.DefaultEventHistory,
+		EventHistoryBytes: sockets.DefaultEventHistoryBytes,
+		MaxSubscribers:    sockets.DefaultMaxSubscribers,
+		EventHeartbeat:    api.DefaultEventHeartbeat,
 	}
 	fs := flag.NewFlagSet("sockman serve", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -110,6 +118,10 @@ func parseServeFlags(args []string, lookupEnv func(string) (string, bool), out i
 	fs.DurationVar(&c.ClosedRetention, "closed-retention", c.ClosedRetention, "how long a closed socket and its unread data stay readable")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGINT/SIGTERM waits for requests in flight")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.IntVar(&c.EventHistory, "event-history", c.EventHistory, "events kept for GET /events to resume from (Last-Event-ID) and for streams that fall behind; older ones are reported as events.lost")
+	fs.Var((*sizeFlag)(&c.EventHistoryBytes), "event-history-bytes", "bytes of message data (GET /events?data=true) kept with the event history; the oldest events' bytes go first")
+	fs.IntVar(&c.MaxSubscribers, "max-subscribers", c.MaxSubscribers, "open GET /events streams at most; past it they get 503")
+	fs.DurationVar(&c.EventHeartbeat, "event-heartbeat", c.EventHeartbeat, "how often an idle GET /events stream gets a ': ping' comment")
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -163,6 +175,7 @@ func (c serveConfig) check() error {
 	}{
 		{"--max-wait", c.MaxWait}, {"--connect-timeout", c.ConnectTimeout}, {"--max-connect-timeout", c.MaxConnectTimeout},
 		{"--write-timeout", c.WriteTimeout}, {"--read-header-timeout", c.ReadHeaderTimeout}, {"--closed-retention", c.ClosedRetention},
+		{"--event-heartbeat", c.EventHeartbeat},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
@@ -178,6 +191,8 @@ func (c serveConfig) check() error {
 		return fmt.Errorf("--buffer-bytes %d is larger than --max-buffer-bytes %d", c.BufferBytes, c.MaxBufferBytes)
 	case c.MaxSockets <= 0 || c.MaxServers <= 0:
 		return errors.New("--max-sockets and --max-servers must be positive")
+	case c.EventHistory <= 0 || c.MaxSubscribers <= 0:
+		return errors.New("--event-history and --max-subscribers must be positive")
 	}
 	return nil
 }

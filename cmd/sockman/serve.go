@@ -70,6 +70,10 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		ListenPolicy:    listenPolicy,
 		Resolver:        c.resolver,
 		Logger:          log,
+
+		EventHistory:      c.EventHistory,
+		EventHistoryBytes: c.EventHistoryBytes,
+		MaxSubscribers:    c.MaxSubscribers,
 	})
 	defer reg.Close()
 	hosts := allowedHosts(c, ln.Addr())
@@ -81,6 +85,9 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		Token:        c.Token,
 		AllowedHosts: hosts,
 		CORSOrigins:  c.CORSOrigins,
+
+		EventHeartbeat:     c.EventHeartbeat,
+		StreamWriteTimeout: c.WriteTimeout,
 	})
 
 	// Cancelling the base context ends every request's context: long polls
