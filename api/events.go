@@ -27,6 +27,10 @@ const (
 // comment when Options.EventHeartbeat is zero.
 const DefaultEventHeartbeat = 15 * time.Second
 
+// streamEndTimeout bounds the write of an event stream's end, once the
+// stream is over (at most the stall timeout).
+const streamEndTimeout = time.Second
+
 // events streams what happens.
 //
 //	@Summary		Stream events
@@ -107,8 +111,20 @@ func (s *eventStream) run(c echo.Context, sub *sockets.Subscription, heartbeat t
 	s.ctx = ctx
 	// A write blocked on a client that reads nothing must not hold the
 	// shutdown for a whole stall timeout: a deadline in the past ends it.
-	stop := context.AfterFunc(ctx, func() { _ = s.rc.SetWriteDeadline(time.Unix(1, 0)) })
-	defer stop()
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		_ = s.rc.SetWriteDeadline(time.Unix(1, 0))
+	})
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+		// The end of the answer (its last chunk) gets a deadline of its
+		// own: a stream cut by the shutdown still ends cleanly, unless its
+		// client reads nothing.
+		_ = s.rc.SetWriteDeadline(time.Now().Add(min(s.stall, streamEndTimeout)))
+	}()
 	if !s.arm() || !s.flush() {
 		return
 	}
