@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // subscribe starts a subscription closed at the end of the test.
@@ -220,10 +221,10 @@ func TestEventsLostOnResume(t *testing.T) {
 func TestEventsSlowSubscriber(t *testing.T) {
 	const history, historyBytes = 16, 1 << 10
 	r := newTestRegistry(t, Config{EventHistory: history, EventHistoryBytes: historyBytes})
-	srv, peer, s := connectPair(t, r, ListenOptions{})
+	// Reads of at most 4 KiB: many messages, whatever the scheduling.
+	_, peer, s := connectPair(t, r, ListenOptions{BufferBytes: 4 << 10, Overflow: "drop_oldest"})
 	// Only received events: the filter applies to the loss count.
 	sub := subscribe(t, r, SubscribeOptions{Data: true, Filter: EventFilter{SocketIDs: []string{s.id}, Types: []string{"socket.received"}}})
-	start := r.LastEventID()
 	const total = 1 << 20
 	chunk := bytes.Repeat([]byte("z"), 1000)
 	go func() {
@@ -233,8 +234,11 @@ func TestEventsSlowSubscriber(t *testing.T) {
 			}
 		}
 	}()
-	drain(t, s, total) // the socket takes it all while the subscriber sleeps
-	published := r.LastEventID() - start
+	// The socket takes it all while the subscriber sleeps.
+	waitFor(t, guard, func() bool { return s.Info().BytesReceived == total })
+	s.buf.mu.Lock()
+	published := s.buf.lastSeq // the socket.received events, one a message
+	s.buf.mu.Unlock()
 	if published <= history {
 		t.Fatalf("%d events published, want more than the history of %d for this test to mean anything", published, history)
 	}
@@ -270,7 +274,6 @@ func TestEventsSlowSubscriber(t *testing.T) {
 	if !evs[1].Truncated() {
 		t.Fatalf("oldest event kept: %d of %d bytes, want its data let go within the byte bound", len(evs[1].Data), evs[1].Size)
 	}
-	_ = srv
 }
 
 // TestEventsFilter: socket, server and type filters, and their errors.
@@ -367,5 +370,13 @@ func TestEventsNextIdle(t *testing.T) {
 	cancel()
 	if _, err := sub.Next(ctx, nil, 0); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Next with a cancelled context: got %v, want context.Canceled", err)
+	}
+}
+
+// TestEventSize pins the size of one history slot, which the
+// --event-history documentation gives (about 280 bytes).
+func TestEventSize(t *testing.T) {
+	if n := unsafe.Sizeof(Event{}); n > 288 {
+		t.Fatalf("an Event is %d bytes, want at most 288 as documented", n)
 	}
 }

@@ -58,6 +58,7 @@ const (
 	defaultReadHeaderTimeout = 10 * time.Second
 	idleTimeout              = 2 * time.Minute
 	maxHeaderBytes           = 64 << 10
+	maxEventHistory          = 1 << 20
 )
 
 // envName is the environment twin of a flag: --max-body is SOCKMAN_MAX_BODY.
@@ -193,6 +194,9 @@ func (c serveConfig) check() error {
 		return errors.New("--max-sockets and --max-servers must be positive")
 	case c.EventHistory <= 0 || c.MaxSubscribers <= 0:
 		return errors.New("--event-history and --max-subscribers must be positive")
+	case c.EventHistory > maxEventHistory:
+		// The history is allocated whole at the start, about 280 bytes an event.
+		return fmt.Errorf("--event-history %d is more than %d events (about 280 bytes each, held from the start)", c.EventHistory, maxEventHistory)
 	}
 	return nil
 }
