@@ -43,6 +43,8 @@ func limitDetail(e *sockets.LimitError) string {
 		return fmt.Sprintf("%d servers are listening, the most --max-servers allows; delete some (DELETE /servers/{id})", e.Value)
 	case sockets.LimitBufferTotal:
 		return fmt.Sprintf("sockets hold %d bytes, the most --max-buffer-total allows; read or delete sockets to free memory", e.Value)
+	case sockets.LimitSubscribers:
+		return fmt.Sprintf("%d event streams are open, the most --max-subscribers allows; close one (or raise --max-subscribers)", e.Value)
 	case sockets.LimitFiles:
 		return fmt.Sprintf("no file descriptor is left for a new socket (%v); close sockets (DELETE /sockets/{id}) or raise the open files limit (ulimit -n)", e.Cause)
 	}
@@ -80,6 +82,9 @@ var (
 )
 
 func rangeDetail(e *sockets.RangeError) string {
+	if e.Arg == sockets.ArgEventID {
+		return fmt.Sprintf("event id %d (after or Last-Event-ID) is beyond the last event, %d; ids start again at 1 when the service restarts: start without after and Last-Event-ID to take events from now on", e.Value, e.Max)
+	}
 	field := rangeFields[e.Arg]
 	if field == "" {
 		field = string(e.Arg)

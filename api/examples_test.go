@@ -91,6 +91,7 @@ var opRequest = map[string]struct{ method, path, body string }{
 	"deleteSocket": {http.MethodDelete, "/sockets/sock-1", ""},
 	"read":         {http.MethodGet, "/sockets/sock-1/messages", ""},
 	"send":         {http.MethodPost, "/sockets/sock-1/messages", `{"data":"hello\n"}`},
+	"streamEvents": {http.MethodGet, "/events", ""},
 }
 
 func (a *testAPI) opRequest(t *testing.T, op string) *http.Request {
@@ -159,6 +160,15 @@ func problemCases() map[string]errorCase {
 		"broadcast 400":    {req: onServer(http.MethodPost, "/servers/{id}/messages", `{"data":"aGVsbG8K!","encoding":"base64"}`)},
 		"send 400":         {req: withSocket(http.MethodPost, "/sockets/{id}/messages", `{"data":"aGVsbG8K!","encoding":"base64"}`)},
 		"read 400":         {req: withSocket(http.MethodGet, "/sockets/{id}/messages?after=5", nil)},
+		"streamEvents 400": {req: get("/events?types=nope")},
+		"streamEvents 503": {opts: []harnessOption{withConfig(func(c *sockets.Config) { c.MaxSubscribers = 1 })}, req: func(t *testing.T, a *testAPI) *http.Request {
+			sub, err := a.reg.Subscribe(sockets.SubscribeOptions{})
+			if err != nil {
+				t.Fatalf("the one subscription the limit allows: got %v, want nil", err)
+			}
+			t.Cleanup(sub.Close)
+			return a.newRequest(http.MethodGet, "/events", nil)
+		}},
 
 		"createServer 403": {opts: []harnessOption{listenPolicy}, req: postJSON("/servers", `{"port":0}`)},
 		"createClient 403": {opts: []harnessOption{connectPolicy}, req: func(t *testing.T, a *testAPI) *http.Request {

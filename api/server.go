@@ -17,6 +17,8 @@
 //	@tag.description			Connections sockman opens to a host and port (QTcpSocket::connectToHost).
 //	@tag.name					sockets
 //	@tag.description			Every connection, accepted or client: read what it received, send to it, close it.
+//	@tag.name					events
+//	@tag.description			What happens, as it happens: every server and socket event as Server-Sent Events or NDJSON.
 //	@BasePath					/
 //	@securityDefinitions.apikey	BearerAuth
 //	@in							header
@@ -66,6 +68,12 @@ type Options struct {
 	// goes back (DefaultAnswerStallTimeout; negative: no such deadline). It
 	// needs an http.Server with a WriteTimeout (see stallWriter).
 	AnswerStallTimeout time.Duration
+	// EventHeartbeat is how often an idle event stream gets a ": ping"
+	// (DefaultEventHeartbeat).
+	EventHeartbeat time.Duration
+	// StreamWriteTimeout cuts an event stream whose client takes no data
+	// for this long (sockets.DefaultWriteTimeout).
+	StreamWriteTimeout time.Duration
 }
 
 // Defaults for Options.
@@ -98,6 +106,12 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 		o.AnswerStallTimeout = DefaultAnswerStallTimeout
 	case o.AnswerStallTimeout < 0:
 		o.AnswerStallTimeout = 0
+	}
+	if o.EventHeartbeat <= 0 {
+		o.EventHeartbeat = DefaultEventHeartbeat
+	}
+	if o.StreamWriteTimeout <= 0 {
+		o.StreamWriteTimeout = sockets.DefaultWriteTimeout
 	}
 	h := &handlers{reg: reg, opts: o}
 
@@ -135,6 +149,8 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	e.DELETE("/sockets/:id", h.deleteSocket)
 	e.POST("/sockets/:id/messages", h.send)
 	e.GET("/sockets/:id/messages", h.read)
+
+	e.GET("/events", h.events) // no HEAD: the answer does not end
 	return e
 }
 

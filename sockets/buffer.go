@@ -1,6 +1,7 @@
 package sockets
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 	"sync"
@@ -103,6 +104,13 @@ type buffer struct {
 	freed    chan struct{} // closed when acknowledged bytes are freed; nil until the read loop asks for it
 	released bool          // the registry-wide memory was given back
 	retired  []retired     // by seq; see retired
+	lastDrop drop          // what the last push dropped; its caller, the read loop, reads it
+}
+
+// drop is what one pushBlock dropped: bytes, in messages first to last.
+type drop struct {
+	bytes       int64
+	first, last uint64
 }
 
 func newBuffer(limit int, overflow Overflow, mem *memory) *buffer {
@@ -171,6 +179,7 @@ func (b *buffer) push(data []byte, blk *block, owned bool, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delta := -int64(len(data) + entryCost) // the reservation, settled below
+	b.lastDrop = drop{}
 	if b.released {
 		// The socket is deleted: nobody reads these any more.
 		blk.unref()
@@ -178,8 +187,11 @@ func (b *buffer) push(data []byte, blk *block, owned bool, now time.Time) bool {
 		return false
 	}
 	for b.size+len(data) > b.limit && len(b.msgs) > 0 {
+		b.lastDrop.first = cmp.Or(b.lastDrop.first, b.msgs[0].Seq)
+		b.lastDrop.last = b.msgs[0].Seq
 		n := len(b.msgs[0].Data)
 		b.dropped += int64(n)
+		b.lastDrop.bytes += int64(n)
 		b.size -= n
 		delta -= b.free(&b.msgs[0])
 		b.msgs[0] = entry{}

@@ -51,6 +51,7 @@ const (
 	LimitServers     Limit = "servers"      // Config.MaxServers: listening servers
 	LimitBufferTotal Limit = "buffer total" // Config.MaxBufferTotal: bytes held by every buffer
 	LimitFiles       Limit = "open files"   // the process's open files limit (RLIMIT_NOFILE)
+	LimitSubscribers Limit = "subscribers"  // Config.MaxSubscribers: event subscriptions
 )
 
 // LimitError says that a configured limit is reached. It matches ErrLimit.
@@ -68,6 +69,8 @@ func (e *LimitError) Error() string {
 		return fmt.Sprintf("%v: %d servers are listening, the most allowed", ErrLimit, e.Value)
 	case LimitBufferTotal:
 		return fmt.Sprintf("%v: sockets hold %d bytes, the most allowed", ErrLimit, e.Value)
+	case LimitSubscribers:
+		return fmt.Sprintf("%v: %d event subscriptions are open, the most allowed", ErrLimit, e.Value)
 	case LimitFiles:
 		return fmt.Sprintf("%v: no file descriptor is left for a new socket (%v)", ErrLimit, e.Cause)
 	}
@@ -120,6 +123,7 @@ const (
 	ArgPort        Arg = "port"
 	ArgBufferBytes Arg = "buffer bytes" // ListenOptions.BufferBytes, DialOptions.BufferBytes
 	ArgTimeout     Arg = "timeout"      // DialOptions.Timeout
+	ArgEventID     Arg = "event id"     // SubscribeOptions.After: at most the last event's id
 )
 
 // RangeError says that an argument is out of its range. It matches

@@ -97,6 +97,7 @@ func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error)
 	r.lastServer++
 	srv.id = "srv-" + strconv.FormatUint(r.lastServer, 10)
 	r.servers[srv.id] = srv
+	srv.publishListening() // under the lock: before its first socket.connected
 	r.wg.Add(1)
 	r.mu.Unlock()
 	go func() {

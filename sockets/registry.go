@@ -26,6 +26,10 @@ type Config struct {
 	ListenPolicy    *Policy       // checked on every bound address; nil: the default policy
 	Resolver        *net.Resolver // resolves names for dial and listen; nil: net.DefaultResolver
 	Logger          *slog.Logger  // nil: slog.Default()
+
+	EventHistory      int   // events the bus keeps for late and slow subscribers (DefaultEventHistory)
+	EventHistoryBytes int64 // bytes of event data it keeps with them (DefaultEventHistoryBytes)
+	MaxSubscribers    int   // event subscriptions at once (DefaultMaxSubscribers)
 }
 
 // Defaults for Config.
@@ -56,6 +60,11 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxBufferBytes, DefaultMaxBufferBytes)
 	def(&c.MaxSockets, DefaultMaxSockets)
 	def(&c.MaxServers, DefaultMaxServers)
+	def(&c.EventHistory, DefaultEventHistory)
+	def(&c.MaxSubscribers, DefaultMaxSubscribers)
+	if c.EventHistoryBytes <= 0 {
+		c.EventHistoryBytes = DefaultEventHistoryBytes
+	}
 	if c.MaxBufferTotal <= 0 {
 		c.MaxBufferTotal = DefaultMaxBufferTotal
 	}
@@ -75,9 +84,10 @@ func (c Config) withDefaults() Config {
 // Registry owns every server and socket of one process. All methods are
 // safe for concurrent use.
 type Registry struct {
-	cfg  Config
-	mem  *memory
-	stop chan struct{} // closed by Close; ends the janitor
+	cfg    Config
+	mem    *memory
+	events *bus          // nil only in benchmarks that measure the engine without it
+	stop   chan struct{} // closed by Close; ends the janitor
 
 	mu         sync.RWMutex // guards the following fields
 	closed     bool
@@ -96,6 +106,7 @@ func New(cfg Config) *Registry {
 	r := &Registry{
 		cfg:     cfg,
 		mem:     newMemory(cfg.MaxBufferTotal),
+		events:  newBus(cfg.EventHistory, cfg.EventHistoryBytes, cfg.MaxSubscribers),
 		stop:    make(chan struct{}),
 		servers: make(map[string]*Server),
 		sockets: make(map[string]*Socket),
@@ -168,6 +179,7 @@ func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, bufBytes 
 	}
 	s := newSocket(id, kind, serverID, conn, bufBytes, ov, r.mem, r.cfg.WriteTimeout)
 	s.onClosed = r.socketClosed
+	s.ev.bus = r.events
 	if srv != nil && !srv.addSocket(id) {
 		r.open--
 		r.mu.Unlock()
@@ -175,6 +187,7 @@ func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, bufBytes 
 		return nil, &NotFoundError{Server: true, ID: srv.id, Closing: true}
 	}
 	r.sockets[id] = s
+	s.publishConnected() // under the lock: before anything can use the socket
 	r.wg.Add(1)
 	r.mu.Unlock()
 	go func() {
@@ -305,6 +318,7 @@ func (r *Registry) forget(s *Socket, reason string) {
 	}
 	s.Close(reason)
 	s.buf.release()
+	r.publishRemoved(s)
 }
 
 // DeleteServer stops listening and forgets the server. With closeSockets its
@@ -322,6 +336,7 @@ func (r *Registry) DeleteServer(id string, closeSockets bool) error {
 		return &NotFoundError{Server: true, ID: id}
 	}
 	srv.close()
+	srv.publishClosed(ServerReasonDeleted)
 	if closeSockets {
 		for _, sid := range srv.socketIDs() {
 			if s, err := r.Socket(sid); err == nil {
@@ -353,7 +368,7 @@ func (r *Registry) Broadcast(ctx context.Context, id string, data []byte) (socke
 			continue
 		}
 		wg.Go(func() {
-			n, err := s.SendBytes(ctx, data)
+			n, err := s.sendBytes(ctx, SourceBroadcast, data)
 			mu.Lock()
 			defer mu.Unlock()
 			sent += n
@@ -425,12 +440,14 @@ func (r *Registry) Close() error {
 
 	for _, s := range servers {
 		s.close()
+		s.publishClosed(ServerReasonShutdown)
 	}
 	var wg sync.WaitGroup
 	for _, s := range sockets {
 		wg.Go(func() { s.Close(ReasonShutdown) })
 	}
 	wg.Wait()
+	r.events.close()
 	r.wg.Wait()
 	return nil
 }

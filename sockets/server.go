@@ -31,8 +31,9 @@ type Server struct {
 	overflow Overflow
 	reg      *Registry
 
-	done chan struct{} // closed when the accept loop has returned
-	stop chan struct{} // closed when close starts; interrupts a backoff wait
+	done        chan struct{} // closed when the accept loop has returned
+	stop        chan struct{} // closed when close starts; interrupts a backoff wait
+	closedEvent sync.Once     // server.closed is published once
 
 	mu       sync.Mutex // guards the following fields
 	closing  bool
@@ -69,6 +70,7 @@ func (s *Server) acceptLoop() {
 			s.failure = err.Error()
 			s.mu.Unlock()
 			s.reg.logf("server %s: accept loop stopped: %v", s.id, err)
+			s.publishClosed("accept failed: " + err.Error())
 			return
 		}
 		delay = 0

@@ -58,6 +58,7 @@ type Socket struct {
 	mem      *memory
 	writeTO  time.Duration
 	onClosed func(*Socket) // called once by the read loop after the close
+	ev       socketEvents  // its side of the event bus (events_hooks.go)
 
 	done    chan struct{} // closed when the read loop has returned
 	closing chan struct{} // closed when close starts; wakes a loop waiting for space
@@ -104,6 +105,7 @@ func (s *Socket) readLoop() {
 		s.readInto(newQueuedReader(rc, s.mem))
 	}
 	s.buf.setEOF()
+	s.publishClosed()
 	if s.onClosed != nil {
 		s.onClosed(s)
 	}
@@ -127,8 +129,10 @@ func (s *Socket) readInto(rd *queuedReader) {
 		}
 		if len(data) > 0 {
 			s.bytesRecv.Add(int64(len(data)))
+			kept := s.ev.bus.keep(data) // before the message can be acknowledged, and before rd.done lets data go
 			woke := s.buf.push(data, blk, owned, time.Now().UTC())
 			rd.done()
+			s.publishReceived(len(data), kept)
 			if woke && err == nil {
 				// A reader waits for this message: let it run (and answer)
 				// before this loop's next read polls the socket again.
@@ -232,7 +236,7 @@ func (s *Socket) Closed() bool {
 // taking data does not. A closed socket or a peer
 // that reset gives ErrSocketClosed; an error from r is returned wrapped.
 func (s *Socket) Send(ctx context.Context, r io.Reader) (int64, error) {
-	return s.sending(ctx, func() (int64, error) {
+	return s.sending(ctx, SourceAPI, func() (int64, error) {
 		bp := sendBufs.Get().(*[]byte)
 		defer sendBufs.Put(bp)
 		buf := *bp
@@ -260,7 +264,12 @@ func (s *Socket) Send(ctx context.Context, r io.Reader) (int64, error) {
 // bytes to every socket at once, and a copy buffer each would cost 256 KiB
 // per socket for as long as its peer is slow.
 func (s *Socket) SendBytes(ctx context.Context, p []byte) (int64, error) {
-	return s.sending(ctx, func() (int64, error) { return s.sendChunk(ctx, p, 0) })
+	return s.sendBytes(ctx, SourceAPI, p)
+}
+
+// sendBytes is SendBytes with the source its socket.sent event names.
+func (s *Socket) sendBytes(ctx context.Context, src Source, p []byte) (int64, error) {
+	return s.sending(ctx, src, func() (int64, error) { return s.sendChunk(ctx, p, 0) })
 }
 
 // sending runs send with the socket's write lock held, unless the socket is
@@ -269,12 +278,14 @@ func (s *Socket) SendBytes(ctx context.Context, p []byte) (int64, error) {
 // write that is blocked on the peer at once. AfterFunc runs that in a
 // goroutine of its own; once it has started, sending waits for it before
 // letting go of the lock, or its past deadline could land in the next send.
-func (s *Socket) sending(ctx context.Context, send func() (int64, error)) (int64, error) {
+func (s *Socket) sending(ctx context.Context, src Source, send func() (int64, error)) (int64, error) {
 	if s.Closed() {
 		return 0, s.closedError()
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	s.beginSend(src)
+	defer s.endSend()
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		defer close(fired)
@@ -317,9 +328,8 @@ func (s *Socket) write(ctx context.Context, p []byte) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		n, err := s.conn.Write(p[total:])
+		n, err := s.writeConn(p[total:])
 		total += n
-		s.bytesSent.Add(int64(n))
 		if err == nil || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return total, err
 		}

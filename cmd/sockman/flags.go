@@ -43,6 +43,10 @@ type serveConfig struct {
 	ShutdownTimeout   time.Duration
 	LogLevel          string
 	LogMaxSimilar     int
+	EventHistory      int
+	EventHistoryBytes int64
+	MaxSubscribers    int
+	EventHeartbeat    time.Duration
 
 	// tokenOnCommandLine: --token was given as a flag, where other users of
 	// the machine can read it (ps); serve warns.
@@ -65,6 +69,7 @@ const (
 	maxHeaderBytes           = 64 << 10
 	defaultLogMaxSimilar     = 10
 	defaultMaxAPIConns       = 1024
+	maxEventHistory          = 1 << 20
 )
 
 // envName is the environment twin of a flag: --max-body is SOCKMAN_MAX_BODY.
@@ -93,6 +98,10 @@ func defaultServeConfig() serveConfig {
 		ShutdownTimeout:   10 * time.Second,
 		LogLevel:          "info",
 		LogMaxSimilar:     defaultLogMaxSimilar,
+		EventHistory:      sockets.DefaultEventHistory,
+		EventHistoryBytes: sockets.DefaultEventHistoryBytes,
+		MaxSubscribers:    sockets.DefaultMaxSubscribers,
+		EventHeartbeat:    api.DefaultEventHeartbeat,
 	}
 }
 
@@ -129,6 +138,10 @@ func serveFlags(c *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGINT/SIGTERM waits for requests in flight")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.IntVar(&c.LogMaxSimilar, "log-max-similar", c.LogMaxSimilar, "log lines of one kind (level and message) written per second at most; the others are counted in one summary line; 0: no limit")
+	fs.IntVar(&c.EventHistory, "event-history", c.EventHistory, "events kept for GET /events to resume from (Last-Event-ID) and for streams that fall behind; older ones are reported as events.lost")
+	fs.Var((*sizeFlag)(&c.EventHistoryBytes), "event-history-bytes", "bytes of message data (GET /events?data=true) kept with the event history; the oldest events' bytes go first")
+	fs.IntVar(&c.MaxSubscribers, "max-subscribers", c.MaxSubscribers, "open GET /events streams at most; past it they get 503")
+	fs.DurationVar(&c.EventHeartbeat, "event-heartbeat", c.EventHeartbeat, "how often an idle GET /events stream gets a ': ping' comment")
 	return fs
 }
 
@@ -195,6 +208,7 @@ func (c serveConfig) check() error {
 	}{
 		{"--max-wait", c.MaxWait}, {"--connect-timeout", c.ConnectTimeout}, {"--max-connect-timeout", c.MaxConnectTimeout},
 		{"--write-timeout", c.WriteTimeout}, {"--answer-stall-timeout", c.AnswerStall}, {"--read-header-timeout", c.ReadHeaderTimeout}, {"--closed-retention", c.ClosedRetention},
+		{"--event-heartbeat", c.EventHeartbeat},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
@@ -212,6 +226,11 @@ func (c serveConfig) check() error {
 		return errors.New("--max-sockets, --max-servers and --max-api-conns must be positive")
 	case c.LogMaxSimilar < 0:
 		return fmt.Errorf("--log-max-similar %d: want 0 (no limit) or more", c.LogMaxSimilar)
+	case c.EventHistory <= 0 || c.MaxSubscribers <= 0:
+		return errors.New("--event-history and --max-subscribers must be positive")
+	case c.EventHistory > maxEventHistory:
+		// The history is allocated whole at the start, about 280 bytes an event.
+		return fmt.Errorf("--event-history %d is more than %d events (about 280 bytes each, held from the start)", c.EventHistory, maxEventHistory)
 	}
 	return nil
 }

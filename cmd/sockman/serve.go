@@ -84,6 +84,10 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		ListenPolicy:    listenPolicy,
 		Resolver:        c.resolver,
 		Logger:          log,
+
+		EventHistory:      c.EventHistory,
+		EventHistoryBytes: c.EventHistoryBytes,
+		MaxSubscribers:    c.MaxSubscribers,
 	})
 	defer reg.Close()
 	memCtx, stopMem := context.WithCancel(context.Background())
@@ -104,6 +108,8 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		CORSOrigins:  c.CORSOrigins,
 
 		AnswerStallTimeout: c.AnswerStall,
+		EventHeartbeat:     c.EventHeartbeat,
+		StreamWriteTimeout: c.WriteTimeout,
 	})
 
 	// Cancelling the base context ends every request's context: long polls

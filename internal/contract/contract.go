@@ -115,6 +115,8 @@ func ensureBodyDecoders() {
 			"application/problem+json": openapi3filter.JSONBodyDecoder,
 			"application/octet-stream": openapi3filter.FileBodyDecoder,
 			"text/plain":               openapi3filter.PlainBodyDecoder,
+			"text/event-stream":        eventStreamDecoder,
+			"application/x-ndjson":     ndjsonDecoder,
 		} {
 			if openapi3filter.RegisteredBodyDecoder(ct) == nil {
 				openapi3filter.RegisterBodyDecoder(ct, dec)

@@ -1,0 +1,91 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/sockman/sockman/sockets"
+)
+
+// BenchmarkIngestSSE is the engine's ingest (a peer streams 256 KiB writes,
+// a reader takes them with a cursor) with 0 or 10 GET /events streams (no
+// data) open over real HTTP, each read to the end by its client. Compare
+// the medians of -count 5 in one run:
+//
+//	go test -run '^$' -bench IngestSSE -count 5 ./api/
+func BenchmarkIngestSSE(b *testing.B) {
+	for _, n := range []int{0, 10} {
+		b.Run("subscribers="+map[int]string{0: "0", 10: "10"}[n], func(b *testing.B) {
+			reg := sockets.New(sockets.Config{Logger: slog.New(slog.DiscardHandler), BufferBytes: 16 << 20})
+			srv := httptest.NewServer(New(reg, Options{Logger: slog.New(slog.DiscardHandler)}))
+			defer func() { srv.Close(); reg.Close() }()
+			done := make(chan struct{}, n)
+			ctx, cancel := context.WithCancel(context.Background())
+			for range n {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/events", nil)
+				res, err := srv.Client().Do(req)
+				if err != nil || res.StatusCode != http.StatusOK {
+					b.Fatalf("GET /events: %v", err)
+				}
+				go func() {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					done <- struct{}{}
+				}()
+			}
+			l, err := reg.Listen(context.Background(), sockets.ListenOptions{Host: "127.0.0.1"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			peer, err := net.Dial("tcp", l.Info().Address)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer peer.Close()
+			var s *sockets.Socket
+			for deadline := time.Now().Add(10 * time.Second); s == nil; {
+				if ids := l.Info().Sockets; len(ids) > 0 {
+					s, _ = reg.Socket(ids[0])
+				} else if time.Now().After(deadline) {
+					b.Fatal("no accepted socket")
+				}
+			}
+			chunk := bytes.Repeat([]byte("0123456789abcdef"), 16<<10)
+			total := int64(b.N) * int64(len(chunk))
+			b.SetBytes(int64(len(chunk)))
+			b.ResetTimer()
+			go func() {
+				for n := total; n > 0; n -= int64(len(chunk)) {
+					if _, err := peer.Write(chunk); err != nil {
+						return
+					}
+				}
+			}()
+			var got int64
+			cursor := uint64(0)
+			for got < total {
+				sel, err := s.Read(context.Background(), sockets.ReadOptions{After: &cursor, MaxBytes: 8 << 20, Wait: 10 * time.Second})
+				if err != nil || len(sel.Messages) == 0 {
+					b.Fatalf("read after %d of %d bytes: %v", got, total, err)
+				}
+				for _, m := range sel.Messages {
+					got += int64(len(m.Data))
+				}
+				cursor = sel.Cursor
+				sel.Release()
+			}
+			b.StopTimer()
+			cancel()
+			for range n {
+				<-done
+			}
+		})
+	}
+}
