@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -81,4 +82,27 @@ func returnMemory(ctx context.Context, inUse func() int64, maxTotal int64) {
 			}
 		}
 	}
+}
+
+// memLimitBase is what the process may hold beyond twice
+// --max-buffer-total: goroutines, API connections, the event history, the
+// runtime itself.
+const memLimitBase = 24 << 20
+
+// memoryLimit returns the soft memory limit serve sets for the Go runtime:
+// twice the registry-wide total plus memLimitBase. The total bounds what
+// the sockets and the answers in flight hold, live; the garbage they leave
+// is what makes a Go heap grow to twice its live size (GOGC=100) and past
+// it between collections. With the limit the collector runs sooner as the
+// heap nears it, so that RSS stays within about twice the total plus a
+// base, as the contract says, whatever the traffic. A GOMEMLIMIT set by the
+// user is left as it is (set reports false).
+func memoryLimit(maxTotal int64) (limit int64, set bool) {
+	if cur := debug.SetMemoryLimit(-1); cur != math.MaxInt64 {
+		return cur, false
+	}
+	if maxTotal > (math.MaxInt64-memLimitBase)/2 {
+		return math.MaxInt64, false
+	}
+	return 2*maxTotal + memLimitBase, true
 }

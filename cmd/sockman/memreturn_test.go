@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"math"
+	"runtime/debug"
+	"testing"
+)
 
 // Memory is given back when the process is quiet and its heap holds much
 // more than the total in use; not while it allocates, nor when the heap is
@@ -28,5 +32,20 @@ func TestMemReturnSteps(t *testing.T) {
 		if got := m.step(s.memSample); got != s.want {
 			t.Fatalf("step %d (%+v): got %v, want %v", i, s.memSample, got, s.want)
 		}
+	}
+}
+
+func TestMemoryLimitIsTwiceTheTotalPlusABaseUnlessGOMEMLIMITSaysOtherwise(t *testing.T) {
+	const mib = 1 << 20
+	if got, set := memoryLimit(32 * mib); !set || got != 64*mib+memLimitBase {
+		t.Errorf("memoryLimit(32 MiB) with no GOMEMLIMIT: got %d, %v, want %d, true", got, set, 64*mib+memLimitBase)
+	}
+	if _, set := memoryLimit(math.MaxInt64 / 2); set {
+		t.Errorf("memoryLimit of a total too large to double: set a limit, want none")
+	}
+	old := debug.SetMemoryLimit(1 << 40)
+	defer debug.SetMemoryLimit(old)
+	if got, set := memoryLimit(32 * mib); set || got != 1<<40 {
+		t.Errorf("memoryLimit with a limit already set (GOMEMLIMIT): got %d, %v, want the limit kept (%d, false)", got, set, int64(1<<40))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -90,6 +91,11 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		MaxSubscribers:    c.MaxSubscribers,
 	})
 	defer reg.Close()
+	if limit, set := memoryLimit(c.MaxBufferTotal); set {
+		debug.SetMemoryLimit(limit)
+		defer debug.SetMemoryLimit(math.MaxInt64) // serve runs in tests too
+		log.Debug("soft memory limit set: twice --max-buffer-total plus a base (GOMEMLIMIT overrides it)", "bytes", limit)
+	}
 	memCtx, stopMem := context.WithCancel(context.Background())
 	memDone := make(chan struct{})
 	go func() {
