@@ -5,14 +5,14 @@ package main
 // port can do without a token. sockman runs as a process of its own (the
 // real `sockman serve`, built from this tree), so that its descriptors and
 // memory are its own. During the flood, authorized requests and /healthz on
-// fresh connections must be answered; the descriptors sockman holds must
+// fresh connections must be answered right (at most one in ten may have its
+// connection cut before it was read: see --max-api-conns); the descriptors sockman holds must
 // stay within --max-api-conns; once the flood stops, descriptors must come
-// back to where they started, and SIGTERM must stop sockman cleanly.
+// back to where they started, RSS near it, and SIGTERM must stop sockman cleanly.
 //
 //	go run ./bench/load -mode idle-conns -idle-conns 3000 -idle-for 20s -idle-cap 256
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,14 +22,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -74,8 +71,6 @@ func readProc(pid int) (procStats, error) {
 	return procStats{files: int64(len(entries)), rss: rss}, nil
 }
 
-var idleServingRE = regexp.MustCompile(`msg="sockman serving".* addr=(\S+)`)
-
 func runIdleConns(c *idleConfig) int {
 	if c.conns < 1 || c.cap < 2 || c.hold <= 0 {
 		fmt.Fprintln(os.Stderr, "load: -idle-conns must be at least 1, -idle-cap at least 2, -idle-for positive")
@@ -88,13 +83,6 @@ func runIdleConns(c *idleConfig) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "sockman")
-	build := exec.Command("go", "build", "-o", bin, "github.com/sockman/sockman/cmd/sockman")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "load: go build ./cmd/sockman: %v\n", err)
-		return 1
-	}
 	var raw [16]byte
 	rand.Read(raw[:])
 	token := hex.EncodeToString(raw[:])
@@ -103,64 +91,28 @@ func runIdleConns(c *idleConfig) int {
 		fmt.Fprintf(os.Stderr, "load: %v\n", err)
 		return 1
 	}
-
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--token-file", tokenFile, "--max-api-conns", strconv.Itoa(c.cap), "--read-header-timeout", "10s")
-	stderr, err := cmd.StderrPipe()
+	var tooMany, fullWarnings atomic.Int64
+	// A total of 32 MiB, as the memory modes: memory is given back once
+	// the heap holds 8 MiB more than the sockets need, so that "after" can
+	// be compared with "before".
+	p, err := startProc(func(line string) {
+		if strings.Contains(line, "too many open files") {
+			tooMany.Add(1)
+		}
+		if strings.Contains(line, "the API holds --max-api-conns") {
+			fullWarnings.Add(1)
+		}
+	}, "--token-file", tokenFile, "--max-api-conns", strconv.Itoa(c.cap), "--read-header-timeout", "10s",
+		"--max-buffer-total", strconv.Itoa(memDefaultTotal))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "load: %v\n", err)
 		return 1
 	}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "load: starting sockman: %v\n", err)
-		return 1
-	}
-	var logMu sync.Mutex
-	var logTail []string
-	var tooMany, fullWarnings atomic.Int64
-	ready := make(chan string, 1)
-	logDone := make(chan struct{})
-	go func() {
-		defer close(logDone)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			if m := idleServingRE.FindStringSubmatch(line); m != nil {
-				ready <- m[1]
-			}
-			if strings.Contains(line, "too many open files") {
-				tooMany.Add(1)
-			}
-			if strings.Contains(line, "the API holds --max-api-conns") {
-				fullWarnings.Add(1)
-			}
-			logMu.Lock()
-			logTail = append(logTail, line)
-			if len(logTail) > 20 {
-				logTail = logTail[1:]
-			}
-			logMu.Unlock()
-		}
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case <-logDone:
-		cmd.Wait()
-		fmt.Fprintf(os.Stderr, "load: sockman exited before serving: %s\n", strings.Join(logTail, "\n"))
-		return 1
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		cmd.Wait()
-		fmt.Fprintln(os.Stderr, "load: sockman did not serve within 30s")
-		return 1
-	}
-	pid := cmd.Process.Pid
+	defer p.stop()
+	pid, addr := p.pid, p.addr
 	before, err := readProc(pid)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "load: reading /proc/%d: %v\n", pid, err)
-		cmd.Process.Kill()
-		cmd.Wait()
 		return 1
 	}
 	fmt.Printf("load: idle-conns: sockman pid %d on %s with --max-api-conns %d; before: %d descriptors, RSS %.1f MiB\n",
@@ -210,7 +162,7 @@ func runIdleConns(c *idleConfig) int {
 	}
 	var ok, failed int
 	var slowest time.Duration
-	var failures []string
+	var failures, cutNotes []string
 	for time.Since(start) < c.hold {
 		for _, r := range []struct {
 			method, path string
@@ -218,11 +170,18 @@ func runIdleConns(c *idleConfig) int {
 		}{{"GET", "/healthz", 200}, {"GET", "/servers", 200}} {
 			status, took, err := call(r.method, r.path, "")
 			slowest = max(slowest, took)
-			if err != nil || status != r.want {
+			switch {
+			case err != nil:
+				// The connection was cut: at the cap, one that has sent
+				// nothing for 50 ms may be closed to make room, and on a
+				// loaded machine this client can be that slow.
 				failed++
-				if len(failures) < 5 {
-					failures = append(failures, fmt.Sprintf("%s %s: %d %v after %v", r.method, r.path, status, err, took.Round(time.Millisecond)))
+				if len(cutNotes) < 5 {
+					cutNotes = append(cutNotes, fmt.Sprintf("%s %s: %v after %v", r.method, r.path, err, took.Round(time.Millisecond)))
 				}
+				continue
+			case status != r.want:
+				failures = append(failures, fmt.Sprintf("%s %s: got %d, want %d", r.method, r.path, status, r.want))
 				continue
 			}
 			ok++
@@ -244,15 +203,14 @@ func runIdleConns(c *idleConfig) int {
 	}
 	stopSampling()
 	<-sampled
-	cmd.Process.Signal(syscall.SIGTERM)
-	<-logDone
-	waitErr := cmd.Wait()
+	rssAfter := p.waitBack(before.rss)
+	waitErr := p.stop()
 
 	fmt.Printf("load: idle-conns: %d connections held for %v: %d opened, %d closed by sockman to make room (%d warnings logged), %d too-many-open-files lines\n",
 		c.conns, floodTook.Round(time.Millisecond), flood.dials.Load(), flood.closed.Load(), fullWarnings.Load(), tooMany.Load())
-	fmt.Printf("load: idle-conns: authorized requests and /healthz during the flood: %d answered, %d failed, slowest %v\n", ok, failed, slowest.Round(time.Millisecond))
+	fmt.Printf("load: idle-conns: authorized requests and /healthz during the flood: %d answered, %d cut before they were read, slowest %v\n", ok, failed, slowest.Round(time.Millisecond))
 	fmt.Printf("load: idle-conns: descriptors before %d, peak %d, after %d (cap %d); RSS before %.1f MiB, peak %.1f MiB, after %.1f MiB\n",
-		before.files, peakFiles.Load(), after.files, c.cap, mibs(before.rss), mibs(peakRSS.Load()), mibs(after.rss))
+		before.files, peakFiles.Load(), after.files, c.cap, mibs(before.rss), mibs(peakRSS.Load()), mibs(rssAfter))
 
 	bad := false
 	fail := func(format string, args ...any) {
@@ -262,8 +220,13 @@ func runIdleConns(c *idleConfig) int {
 	for _, f := range failures {
 		fail("%s", f)
 	}
-	if ok == 0 {
-		fail("no authorized request was answered")
+	for _, n := range cutNotes {
+		fmt.Printf("load: idle-conns: cut: %s\n", n)
+	}
+	// Every answer must be right; a request whose connection was cut
+	// before it was read is the price of the cap, and at most one in ten.
+	if ok == 0 || failed*10 > ok+failed {
+		fail("%d of %d authorized requests were cut, want at most one in ten", failed, ok+failed)
 	}
 	if tooMany.Load() > 0 {
 		fail("sockman ran out of descriptors")
@@ -277,8 +240,11 @@ func runIdleConns(c *idleConfig) int {
 	if grew := peakRSS.Load() - before.rss; grew > c.rssBound {
 		fail("sockman's RSS grew by %.1f MiB, over the bound of %.1f MiB", mibs(grew), mibs(c.rssBound))
 	}
+	if rssAfter > before.rss+memBackMargin {
+		fail("sockman's RSS is %.1f MiB after the flood, want it back within %.1f MiB of the %.1f MiB before", mibs(rssAfter), mibs(memBackMargin), mibs(before.rss))
+	}
 	if waitErr != nil {
-		fail("sockman exited with %v after SIGTERM; log tail:\n%s", waitErr, strings.Join(logTail, "\n"))
+		fail("sockman exited with %v after SIGTERM; log tail:\n%s", waitErr, p.stderrTail())
 	}
 	if bad {
 		return 1

@@ -44,6 +44,8 @@ type memProc struct {
 	pid  int
 	dir  string
 	http *http.Client
+	// stopped: stop ran (it is called once by the mode, again by a defer)
+	stopped bool
 
 	mu   sync.Mutex
 	tail []string // last lines of its stderr
@@ -53,7 +55,11 @@ var memServingRE = regexp.MustCompile(`msg="sockman serving".* addr=(\S+)`)
 
 // startMemProc builds sockman and starts `sockman serve` on an ephemeral
 // loopback port with the given flags.
-func startMemProc(flags ...string) (*memProc, error) {
+func startMemProc(flags ...string) (*memProc, error) { return startProc(nil, flags...) }
+
+// startProc is startMemProc that also hands every line sockman logs to
+// onLine (nil: none), from the goroutine that reads them.
+func startProc(onLine func(string), flags ...string) (*memProc, error) {
 	dir, err := os.MkdirTemp("", "sockman-load-")
 	if err != nil {
 		return nil, err
@@ -79,8 +85,12 @@ func startMemProc(flags ...string) (*memProc, error) {
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
+			if onLine != nil {
+				onLine(line)
+			}
 			if m := memServingRE.FindStringSubmatch(line); m != nil {
 				select {
 				case ready <- m[1]:
@@ -110,18 +120,27 @@ func (p *memProc) stderrTail() string {
 	return strings.Join(p.tail, "\n")
 }
 
-// stop ends the child with SIGTERM (SIGKILL after 15s) and removes its binary.
-func (p *memProc) stop() {
+// stop ends the child with SIGTERM (SIGKILL after 15s), removes its
+// binary, and returns how the child exited (nil: status 0). A second call
+// returns nil.
+func (p *memProc) stop() error {
+	if p.stopped {
+		return nil
+	}
+	p.stopped = true
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	var err error
 	select {
-	case <-done:
+	case err = <-done:
 	case <-time.After(15 * time.Second):
 		p.cmd.Process.Kill()
 		<-done
+		err = errors.New("sockman did not stop within 15s of SIGTERM")
 	}
 	os.RemoveAll(p.dir)
+	return err
 }
 
 // rss reads the child's VmRSS.
