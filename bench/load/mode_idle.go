@@ -19,15 +19,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sockman/sockman/internal/testnet"
 )
 
 type idleConfig struct {
@@ -140,7 +140,7 @@ func runIdleConns(c *idleConfig) int {
 
 	// The flood, and authorized requests through it.
 	start := time.Now()
-	flood := startFlood(addr, c.conns)
+	flood := testnet.StartIdleFlood(addr, c.conns)
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: 30 * time.Second}
 	call := func(method, path, body string) (int, time.Duration, error) {
 		req, err := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
@@ -188,7 +188,7 @@ func runIdleConns(c *idleConfig) int {
 		}
 		time.Sleep(c.every)
 	}
-	flood.stop()
+	flood.Stop()
 	floodTook := time.Since(start)
 
 	// Back to the baseline.
@@ -207,7 +207,7 @@ func runIdleConns(c *idleConfig) int {
 	waitErr := p.stop()
 
 	fmt.Printf("load: idle-conns: %d connections held for %v: %d opened, %d closed by sockman to make room (%d warnings logged), %d too-many-open-files lines\n",
-		c.conns, floodTook.Round(time.Millisecond), flood.dials.Load(), flood.closed.Load(), fullWarnings.Load(), tooMany.Load())
+		c.conns, floodTook.Round(time.Millisecond), flood.Dials.Load(), flood.Closed.Load(), fullWarnings.Load(), tooMany.Load())
 	fmt.Printf("load: idle-conns: authorized requests and /healthz during the flood: %d answered, %d cut before they were read, slowest %v\n", ok, failed, slowest.Round(time.Millisecond))
 	fmt.Printf("load: idle-conns: descriptors before %d, peak %d, after %d (cap %d); RSS before %.1f MiB, peak %.1f MiB, after %.1f MiB\n",
 		before.files, peakFiles.Load(), after.files, c.cap, mibs(before.rss), mibs(peakRSS.Load()), mibs(rssAfter))
@@ -254,46 +254,3 @@ func runIdleConns(c *idleConfig) int {
 }
 
 func mibs(b int64) float64 { return float64(b) / (1 << 20) }
-
-// flood keeps n connections to addr open that send nothing; each one the
-// server closes is opened again at once.
-type flood struct {
-	dials  atomic.Int64 // connections opened
-	closed atomic.Int64 // connections the server closed
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-}
-
-func startFlood(addr string, n int) *flood {
-	ctx, cancel := context.WithCancel(context.Background())
-	f := &flood{cancel: cancel}
-	d := net.Dialer{Timeout: 5 * time.Second}
-	for range n {
-		f.wg.Go(func() {
-			for ctx.Err() == nil {
-				c, err := d.DialContext(ctx, "tcp", addr)
-				if err != nil {
-					select { // a full backlog: try again a little later
-					case <-ctx.Done():
-					case <-time.After(10 * time.Millisecond):
-					}
-					continue
-				}
-				f.dials.Add(1)
-				stop := context.AfterFunc(ctx, func() { c.Close() })
-				io.Copy(io.Discard, c)
-				if stop() {
-					f.closed.Add(1)
-				}
-				c.Close()
-			}
-		})
-	}
-	return f
-}
-
-// stop closes every connection and waits for the flood's goroutines.
-func (f *flood) stop() {
-	f.cancel()
-	f.wg.Wait()
-}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -16,50 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockman/sockman/internal/testnet"
 )
-
-// idleFlood keeps n connections to addr open that send nothing, as a client
-// without a token can: each one the server closes is opened again at once.
-type idleFlood struct {
-	dials  atomic.Int64 // connections opened
-	closed atomic.Int64 // connections the server closed
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-}
-
-func startIdleFlood(addr string, n int) *idleFlood {
-	ctx, cancel := context.WithCancel(context.Background())
-	f := &idleFlood{cancel: cancel}
-	d := net.Dialer{Timeout: 5 * time.Second}
-	for range n {
-		f.wg.Go(func() {
-			for ctx.Err() == nil {
-				c, err := d.DialContext(ctx, "tcp", addr)
-				if err != nil {
-					select { // a full backlog: try again a little later
-					case <-ctx.Done():
-					case <-time.After(10 * time.Millisecond):
-					}
-					continue
-				}
-				f.dials.Add(1)
-				stop := context.AfterFunc(ctx, func() { c.Close() })
-				io.Copy(io.Discard, c) // until the server closes it, or the flood stops
-				if stop() {
-					f.closed.Add(1)
-				}
-				c.Close()
-			}
-		})
-	}
-	return f
-}
-
-// stop closes every connection and waits for the flood's goroutines.
-func (f *idleFlood) stop() {
-	f.cancel()
-	f.wg.Wait()
-}
 
 // startLimitedChild runs `sockman serve args...` in a child process whose
 // open files limit is nofile. With serving set, it waits until the child
@@ -184,8 +142,8 @@ func TestIdleConnsDoNotStarveTheAPI(t *testing.T) {
 	}
 
 	peakFiles := sampleFiles(c)
-	f := startIdleFlood(c.addr, flood)
-	waitFor(t, guard, func() bool { return f.dials.Load() >= flood && f.closed.Load() >= flood-cap })
+	f := testnet.StartIdleFlood(c.addr, flood)
+	waitFor(t, guard, func() bool { return f.Dials.Load() >= flood && f.Closed.Load() >= flood-cap })
 
 	var ids []string
 	for range 3 {
@@ -195,10 +153,10 @@ func TestIdleConnsDoNotStarveTheAPI(t *testing.T) {
 		acceptOne(t, target)
 		ids = append(ids, s.ID)
 	}
-	f.stop()
+	f.Stop()
 	peak := peakFiles()
 	t.Logf("%d idle connections opened, %d closed by the server; child descriptors: %d before, %d at the peak (limit %d)",
-		f.dials.Load(), f.closed.Load(), base, peak, nofile)
+		f.Dials.Load(), f.Closed.Load(), base, peak, nofile)
 	if peak > base+cap+len(ids)+2 {
 		t.Errorf("the child held %d descriptors at the peak, want at most %d (%d before, the cap %d, %d sockets, 2 in flight)", peak, base+cap+len(ids)+2, base, cap, len(ids))
 	}

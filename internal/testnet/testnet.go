@@ -1,6 +1,6 @@
 // Package testnet holds helpers shared by the tests of several packages:
 // loopback network fixtures, file limits, polling, the CPU-time metric of
-// the micro-benchmarks. It is imported by _test.go files only.
+// the micro-benchmarks. It is imported by _test.go files and the load tool.
 package testnet
 
 import "time"
