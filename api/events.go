@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/sockman/sockman/internal/quote"
 	"github.com/sockman/sockman/sockets"
 )
 
@@ -303,8 +304,8 @@ func parseEventParams(q map[string][]string, header http.Header) (eventParams, e
 	} else if ok {
 		for _, t := range strings.Split(v, ",") {
 			if !sockets.ValidEventType(t) {
-				return p, badRequest("types: %q is not an event type; give comma-separated names of %s, a prefix such as socket.* or server.*, or *",
-					t, eventTypeNames())
+				return p, badRequest("types: %s is not an event type; give comma-separated names of %s, a prefix such as socket.* or server.*, or *",
+					quote.String(t), eventTypeNames())
 			}
 			p.Filter.Types = append(p.Filter.Types, t)
 		}
@@ -313,19 +314,14 @@ func parseEventParams(q map[string][]string, header http.Header) (eventParams, e
 		return p, err
 	} else if ok {
 		if p.data, err = strconv.ParseBool(v); err != nil {
-			return p, badRequest("data=%q must be true or false", v)
+			return p, badRequest("data=%s must be true or false", quote.String(v))
 		}
 	}
 	p.Data = p.data
-	if v, ok, err := queryOne(q, "encoding", "auto, base64 or hex"); err != nil {
+	if v, ok, err := queryEncoding(q); err != nil {
 		return p, err
 	} else if ok {
-		switch v {
-		case "auto", "base64", "hex":
-			p.encoding = v
-		default:
-			return p, badRequest("encoding=%q must be auto, base64 or hex", v)
-		}
+		p.encoding = v
 	}
 	after, ok, err := queryUint(q, "after", 0, 1<<63-1)
 	if err != nil {
@@ -337,7 +333,7 @@ func parseEventParams(q map[string][]string, header http.Header) (eventParams, e
 	if vs := header.Values("Last-Event-ID"); len(vs) > 0 {
 		n, err := strconv.ParseUint(strings.TrimSpace(vs[0]), 10, 63)
 		if len(vs) > 1 || err != nil {
-			return p, badRequest("Last-Event-ID %q must be one event id, a whole number from 0 (the id line of the last event received)", strings.Join(vs, ", "))
+			return p, badRequest("Last-Event-ID %s must be one event id, a whole number from 0 (the id line of the last event received)", quote.String(strings.Join(vs, ", ")))
 		}
 		p.After = &n
 	}
@@ -353,7 +349,7 @@ func queryIDs(q map[string][]string, name string, pattern *regexp.Regexp, exampl
 	ids := strings.Split(v, ",")
 	for _, id := range ids {
 		if !pattern.MatchString(id) {
-			return nil, badRequest("%s: %q is not an id such as %s; give comma-separated ids", name, id, example)
+			return nil, badRequest("%s: %s is not an id such as %s; give comma-separated ids", name, quote.String(id), example)
 		}
 	}
 	return ids, nil

@@ -274,17 +274,26 @@ func parseReadParams(q map[string][]string, maxWait time.Duration) (readParams, 
 			return p, err
 		}
 	}
-	if v, ok, err := queryOne(q, "encoding", "auto, base64 or hex"); err != nil {
+	if v, ok, err := queryEncoding(q); err != nil {
 		return p, err
 	} else if ok {
-		switch v {
-		case "auto", "base64", "hex":
-			p.encoding = v
-		default:
-			return p, badRequest("encoding=%s must be auto, base64 or hex", quote.String(v))
-		}
+		p.encoding = v
 	}
 	return p, nil
+}
+
+// queryEncoding reads ?encoding=, how data is written in JSON (reads and
+// the event stream): auto, base64 or hex.
+func queryEncoding(q map[string][]string) (string, bool, error) {
+	v, ok, err := queryOne(q, "encoding", "auto, base64 or hex")
+	if err != nil || !ok {
+		return "", ok, err
+	}
+	switch v {
+	case "auto", "base64", "hex":
+		return v, true, nil
+	}
+	return "", false, badRequest("encoding=%s must be auto, base64 or hex", quote.String(v))
 }
 
 // longDuration matches what time.ParseDuration reads, but for a sign other
