@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,15 +17,20 @@ import (
 
 // BenchmarkIngestSSE is the engine's ingest (a peer streams 256 KiB writes,
 // a reader takes them with a cursor) with 0 or 10 GET /events streams (no
-// data) open over real HTTP, each read to the end by its client. Compare
-// the medians of -count 5 in one run:
+// data) open over real HTTP, each read to the end by its client. It reports
+// the events published per op and the writes to each stream's connection
+// per op (its flushes). Compare the medians of -count 5 in
+// one run:
 //
 //	go test -run '^$' -bench IngestSSE -count 5 ./api/
 func BenchmarkIngestSSE(b *testing.B) {
 	for _, n := range []int{0, 10} {
 		b.Run("subscribers="+map[int]string{0: "0", 10: "10"}[n], func(b *testing.B) {
 			reg := sockets.New(sockets.Config{Logger: slog.New(slog.DiscardHandler), BufferBytes: 16 << 20})
-			srv := httptest.NewServer(New(reg, Options{Logger: slog.New(slog.DiscardHandler)}))
+			var writes atomic.Int64
+			srv := httptest.NewUnstartedServer(New(reg, Options{Logger: slog.New(slog.DiscardHandler)}))
+			srv.Listener = countWrites{srv.Listener, &writes}
+			srv.Start()
 			defer func() { srv.Close(); reg.Close() }()
 			done := make(chan struct{}, n)
 			ctx, cancel := context.WithCancel(context.Background())
@@ -61,6 +67,7 @@ func BenchmarkIngestSSE(b *testing.B) {
 			total := int64(b.N) * int64(len(chunk))
 			b.SetBytes(int64(len(chunk)))
 			b.ResetTimer()
+			writes.Store(0)
 			go func() {
 				for n := total; n > 0; n -= int64(len(chunk)) {
 					if _, err := peer.Write(chunk); err != nil {
@@ -82,10 +89,38 @@ func BenchmarkIngestSSE(b *testing.B) {
 				sel.Release()
 			}
 			b.StopTimer()
+			b.ReportMetric(float64(reg.LastEventID())/float64(b.N), "events/op")
+			if n > 0 {
+				b.ReportMetric(float64(writes.Load())/float64(n)/float64(b.N), "writes/op")
+			}
 			cancel()
 			for range n {
 				<-done
 			}
 		})
 	}
+}
+
+// countWrites counts the writes to the connections it accepts.
+type countWrites struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countWrites) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countedConn{c, l.n}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countedConn) Write(p []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Write(p)
 }
