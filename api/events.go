@@ -28,6 +28,13 @@ const (
 // comment when Options.EventHeartbeat is zero.
 const DefaultEventHeartbeat = 15 * time.Second
 
+// eventCoalesce is the least time between two flushes of an event stream
+// while events keep coming: a batch ready sooner after the last flush waits
+// out the rest of it and goes with what came meanwhile, so that a steady flow
+// costs each stream one write per eventCoalesce, not one (and a wake-up) per
+// event. An event after a quiet spell goes at once.
+var eventCoalesce = time.Millisecond
+
 // streamEndTimeout bounds the write of an event stream's end, once the
 // stream is over (at most the stall timeout).
 const streamEndTimeout = time.Second
@@ -92,6 +99,7 @@ type eventStream struct {
 	p     eventParams
 	stall time.Duration
 	ctx   context.Context // the request's
+	timer *time.Timer     // pause's, made at its first use
 }
 
 // run writes events until the client goes, the request's context ends
@@ -131,10 +139,22 @@ func (s *eventStream) run(c echo.Context, sub *sockets.Subscription, heartbeat t
 		return
 	}
 	var buf []sockets.Event
+	flushed := time.Now()
 	for {
 		var err error
 		buf, err = sub.Next(ctx, buf[:0], heartbeat)
-		if err != nil || !s.arm() {
+		if err != nil {
+			return
+		}
+		if len(buf) > 0 {
+			if wait := eventCoalesce - time.Since(flushed); wait > 0 {
+				if !s.pause(wait) {
+					return
+				}
+				buf = sub.More(buf)
+			}
+		}
+		if !s.arm() {
 			return
 		}
 		if len(buf) == 0 {
@@ -149,6 +169,23 @@ func (s *eventStream) run(c echo.Context, sub *sockets.Subscription, heartbeat t
 		if !s.flush() {
 			return
 		}
+		flushed = time.Now()
+	}
+}
+
+// pause waits for d, and reports whether the stream goes on (the request's
+// context did not end meanwhile).
+func (s *eventStream) pause(d time.Duration) bool {
+	if s.timer == nil {
+		s.timer = time.NewTimer(d)
+	} else {
+		s.timer.Reset(d)
+	}
+	select {
+	case <-s.timer.C:
+		return true
+	case <-s.ctx.Done():
+		return false
 	}
 }
 
