@@ -28,12 +28,15 @@ const (
 // comment when Options.EventHeartbeat is zero.
 const DefaultEventHeartbeat = 15 * time.Second
 
-// eventCoalesce is the least time between two flushes of an event stream
-// while events keep coming: a batch ready sooner after the last flush waits
-// out the rest of it and goes with what came meanwhile, so that a steady flow
-// costs each stream one write per eventCoalesce, not one (and a wake-up) per
-// event. An event after a quiet spell goes at once.
-var eventCoalesce = time.Millisecond
+// An event stream flushes at once eventBurst times in a row; past that,
+// while events keep coming, at most once per eventCoalesce: a batch ready
+// sooner waits out the rest and goes with what came meanwhile. A steady flow
+// then costs each stream one write (and one wake-up) per eventCoalesce, not
+// one per event, while a few events close together (a send and its answer)
+// and an event after a quiet spell go at once.
+const eventCoalesce = time.Millisecond
+
+const eventBurst = 2
 
 // streamEndTimeout bounds the write of an event stream's end, once the
 // stream is over (at most the stall timeout).
@@ -139,20 +142,25 @@ func (s *eventStream) run(c echo.Context, sub *sockets.Subscription, heartbeat t
 		return
 	}
 	var buf []sockets.Event
-	flushed := time.Now()
+	// due is when the flushes so far would have used the allowance up, at
+	// one per eventCoalesce (the generic cell rate algorithm's theoretical
+	// arrival time): a flush waits for what is beyond eventBurst of them.
+	var due time.Time
 	for {
 		var err error
 		buf, err = sub.Next(ctx, buf[:0], heartbeat)
 		if err != nil {
 			return
 		}
-		if len(buf) > 0 {
-			if wait := eventCoalesce - time.Since(flushed); wait > 0 {
-				if !s.pause(wait) {
-					return
-				}
-				buf = sub.More(buf)
+		now := time.Now()
+		if due.Before(now) {
+			due = now
+		}
+		if wait := due.Sub(now) - (eventBurst-1)*eventCoalesce; wait > 0 && len(buf) > 0 {
+			if !s.pause(wait) {
+				return
 			}
+			buf = sub.More(buf)
 		}
 		if !s.arm() {
 			return
@@ -169,7 +177,7 @@ func (s *eventStream) run(c echo.Context, sub *sockets.Subscription, heartbeat t
 		if !s.flush() {
 			return
 		}
-		flushed = time.Now()
+		due = due.Add(eventCoalesce)
 	}
 }
 

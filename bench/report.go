@@ -46,6 +46,8 @@ var metrics = []metric{
 	{"events-wake-p99", "event stream delivery p99", "µs", "long-poll wake-up p99", info, 0},
 	{"events-flow-p50", "event stream, event right after one, p50", "µs", "long-poll wake-up p50", info, 0},
 	{"events-flow-p99", "event stream, event right after one, p99", "µs", "long-poll wake-up p99", info, 0},
+	{"events-steady-p50", "event stream, 8th event in a row, p50", "µs", "long-poll wake-up p50", info, 0},
+	{"events-steady-p99", "event stream, 8th event in a row, p99", "µs", "long-poll wake-up p99", info, 0},
 	{"control-pairs-std", "server create+delete, net/http client", "pairs/s", "GET /healthz pairs/s", ratioMin, 0.8},
 	{"control-get-std", "GET /sockets/{id}, net/http client", "req/s", "GET /healthz req/s", ratioMin, 0.8},
 	{"control-pairs", "server create+delete, minimal client", "pairs/s", "GET /healthz pairs/s", ratioMin, 0.8},

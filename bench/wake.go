@@ -23,9 +23,10 @@ import (
 // socket's socket.received, open on a connection of its own; the time from
 // just before its peer writes one byte until the stream's client has read
 // the whole event. All are measured sample by sample in turn, with the same
-// pause before each write; a second event sample right after the first, with
-// no pause, shows what an event costs while events keep coming (a stream
-// flushes at most once a millisecond then).
+// pause before each write. Two more show what the stream's flush allowance
+// costs (a few flushes at once, then one a millisecond while events keep
+// coming): an event sample right after the first, with no pause, and the
+// last of eight in a row with no pause.
 func benchWake(c *config) ([]sample, error) {
 	p, err := c.start()
 	if err != nil {
@@ -54,7 +55,7 @@ func benchWake(c *config) ([]sample, error) {
 	defer ev.close()
 
 	sides := []func(time.Duration) (time.Duration, error){sm.sample, rp.sample, rl.sample, ev.sample,
-		func(time.Duration) (time.Duration, error) { return ev.sample(0) }}
+		func(time.Duration) (time.Duration, error) { return ev.sample(0) }, ev.flow}
 	for range 50 { // warm up
 		for _, f := range sides {
 			if _, err := f(c.wakePause / 10); err != nil {
@@ -81,12 +82,14 @@ func benchWake(c *config) ([]sample, error) {
 		fmt.Fprintf(os.Stderr, "wake: sockman CPU %v per sample\n", cpu/time.Duration(c.wakeSamples))
 	}
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-	ds, dp, dl, de, df := got[0], got[1], got[2], got[3], got[4]
+	ds, dp, dl, de, df, dr := got[0], got[1], got[2], got[3], got[4], got[5]
 	return []sample{
 		{"events-wake-p50", us(percentile(de, 50)), us(percentile(ds, 50))},
 		{"events-wake-p99", us(percentile(de, 99)), us(percentile(ds, 99))},
 		{"events-flow-p50", us(percentile(df, 50)), us(percentile(ds, 50))},
 		{"events-flow-p99", us(percentile(df, 99)), us(percentile(ds, 99))},
+		{"events-steady-p50", us(percentile(dr, 50)), us(percentile(ds, 50))},
+		{"events-steady-p99", us(percentile(dr, 99)), us(percentile(ds, 99))},
 		{"wake-p50", us(percentile(ds, 50)), us(percentile(dp, 50))},
 		{"wake-p99", us(percentile(ds, 99)), us(percentile(dp, 99))},
 		{"wake-inproc-p50", us(percentile(ds, 50)), us(percentile(dl, 50))},
@@ -203,6 +206,20 @@ func (w *wakeEvents) sample(pause time.Duration) (time.Duration, error) {
 			return time.Since(start), nil
 		}
 	}
+}
+
+// flow pauses, then takes eight samples in a row with no pause, and returns
+// the last: an event of a steady flow.
+func (w *wakeEvents) flow(pause time.Duration) (time.Duration, error) {
+	time.Sleep(pause)
+	var d time.Duration
+	for range 8 {
+		var err error
+		if d, err = w.sample(0); err != nil {
+			return 0, err
+		}
+	}
+	return d, nil
 }
 
 func (w *wakeEvents) close() {
