@@ -3,6 +3,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -138,4 +139,17 @@ type countedConn struct {
 func (c countedConn) Write(p []byte) (int, error) {
 	c.n.Add(1)
 	return c.Conn.Write(p)
+}
+
+// BenchmarkWriteEvent is the encoding of one socket.received (no data) as
+// an SSE event, what each stream does for each event.
+func BenchmarkWriteEvent(b *testing.B) {
+	bw := bufio.NewWriterSize(io.Discard, 64<<10)
+	s := &eventStream{bw: bw}
+	e := sockets.Event{ID: 123456, Type: sockets.EventSocketReceived, Time: time.Now().UTC(),
+		SocketID: "sock-12", ServerID: "srv-3", Seq: 4567, Size: 16384}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.write(&e)
+	}
 }
