@@ -28,6 +28,16 @@ const (
 // comment when Options.EventHeartbeat is zero.
 const DefaultEventHeartbeat = 15 * time.Second
 
+// An event stream flushes at once eventBurst times in a row; past that,
+// while events keep coming, at most once per eventCoalesce: a batch ready
+// sooner waits out the rest and goes with what came meanwhile. A steady flow
+// then costs each stream one write (and one wake-up) per eventCoalesce, not
+// one per event, while a few events close together (a send and its answer)
+// and an event after a quiet spell go at once.
+const eventCoalesce = time.Millisecond
+
+const eventBurst = 2
+
 // streamEndTimeout bounds the write of an event stream's end, once the
 // stream is over (at most the stall timeout).
 const streamEndTimeout = time.Second
@@ -92,6 +102,7 @@ type eventStream struct {
 	p     eventParams
 	stall time.Duration
 	ctx   context.Context // the request's
+	timer *time.Timer     // pause's, made at its first use
 }
 
 // run writes events until the client goes, the request's context ends
@@ -131,10 +142,27 @@ func (s *eventStream) run(c echo.Context, sub *sockets.Subscription, heartbeat t
 		return
 	}
 	var buf []sockets.Event
+	// due is when the flushes so far would have used the allowance up, at
+	// one per eventCoalesce (the generic cell rate algorithm's theoretical
+	// arrival time): a flush waits for what is beyond eventBurst of them.
+	var due time.Time
 	for {
 		var err error
 		buf, err = sub.Next(ctx, buf[:0], heartbeat)
-		if err != nil || !s.arm() {
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		if due.Before(now) {
+			due = now
+		}
+		if wait := due.Sub(now) - (eventBurst-1)*eventCoalesce; wait > 0 && len(buf) > 0 {
+			if !s.pause(wait) {
+				return
+			}
+			buf = sub.More(buf)
+		}
+		if !s.arm() {
 			return
 		}
 		if len(buf) == 0 {
@@ -149,6 +177,23 @@ func (s *eventStream) run(c echo.Context, sub *sockets.Subscription, heartbeat t
 		if !s.flush() {
 			return
 		}
+		due = due.Add(eventCoalesce)
+	}
+}
+
+// pause waits for d, and reports whether the stream goes on (the request's
+// context did not end meanwhile).
+func (s *eventStream) pause(d time.Duration) bool {
+	if s.timer == nil {
+		s.timer = time.NewTimer(d)
+	} else {
+		s.timer.Reset(d)
+	}
+	select {
+	case <-s.timer.C:
+		return true
+	case <-s.ctx.Done():
+		return false
 	}
 }
 
@@ -169,10 +214,9 @@ func (s *eventStream) flush() bool {
 // write writes one event in the stream's format.
 func (s *eventStream) write(e *sockets.Event) {
 	bw := s.bw
-	var num [32]byte
 	if !s.p.ndjson {
 		bw.WriteString("id: ")
-		bw.Write(strconv.AppendUint(num[:0], e.ID, 10))
+		bw.Write(strconv.AppendUint(bw.AvailableBuffer(), e.ID, 10))
 		bw.WriteString("\nevent: ")
 		bw.WriteString(string(e.Type))
 		bw.WriteString("\ndata: ")
@@ -187,25 +231,32 @@ func (s *eventStream) write(e *sockets.Event) {
 
 // writeEvent writes e as one line of JSON (an Event), with its data when
 // withData. The fields are those of its type; see Event.
+//
+// Numbers are formatted into the writer's free buffer and names written in
+// pieces, so that an event costs no allocation.
 func writeEvent(bw *bufio.Writer, e *sockets.Event, withData bool, encoding string) {
-	var num [40]byte
-	putStr := func(name, v string) {
-		bw.WriteString(`,"` + name + `":`)
+	name := func(name string) {
+		bw.WriteString(`,"`)
+		bw.WriteString(name)
+		bw.WriteString(`":`)
+	}
+	putStr := func(n, v string) {
+		name(n)
 		writeJSONString(bw, v)
 	}
-	putUint := func(name string, v uint64) {
-		bw.WriteString(`,"` + name + `":`)
-		bw.Write(strconv.AppendUint(num[:0], v, 10))
+	putUint := func(n string, v uint64) {
+		name(n)
+		bw.Write(strconv.AppendUint(bw.AvailableBuffer(), v, 10))
 	}
-	putInt := func(name string, v int64) {
-		bw.WriteString(`,"` + name + `":`)
-		bw.Write(strconv.AppendInt(num[:0], v, 10))
+	putInt := func(n string, v int64) {
+		name(n)
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), v, 10))
 	}
 	bw.WriteString(`{"id":`)
-	bw.Write(strconv.AppendUint(num[:0], e.ID, 10))
+	bw.Write(strconv.AppendUint(bw.AvailableBuffer(), e.ID, 10))
 	putStr("type", string(e.Type))
 	bw.WriteString(`,"time":"`)
-	bw.Write(e.Time.AppendFormat(num[:0], time.RFC3339Nano))
+	bw.Write(e.Time.AppendFormat(bw.AvailableBuffer(), time.RFC3339Nano))
 	bw.WriteByte('"')
 	if e.SocketID != "" {
 		putStr("socket_id", e.SocketID)
@@ -260,7 +311,9 @@ func writeEventData(bw *bufio.Writer, data []byte, encoding string) {
 			enc = "utf8"
 		}
 	}
-	bw.WriteString(`,"encoding":"` + enc + `","data":`)
+	bw.WriteString(`,"encoding":"`)
+	bw.WriteString(enc)
+	bw.WriteString(`","data":`)
 	switch enc {
 	case "utf8":
 		// A view, not a copy: an event's Data is never modified.

@@ -269,6 +269,23 @@ func TestEventsResume(t *testing.T) {
 	}
 }
 
+// TestEventsFlowInOrder: events that come faster than a stream flushes
+// (past its few flushes at once, the rest wait and go together) all arrive,
+// once each and in order.
+func TestEventsFlowInOrder(t *testing.T) {
+	a := newTestAPI(t)
+	ev := openEvents(t, a, "?types=server.listening")
+	var ids []string
+	for range 40 {
+		ids = append(ids, a.listen(t).ID)
+	}
+	for i, want := range ids {
+		if e := ev.next(t); e.id != strconv.Itoa(1+i) || e.data["server_id"] != want {
+			t.Fatalf("event %d of %d: got %s, want server.listening of %s with id %d", i+1, len(ids), e.raw, want, 1+i)
+		}
+	}
+}
+
 // TestEventsStalledClient: a client that reads nothing of its stream (its
 // receive window closed, the server's writes blocked) does not slow
 // ingest: the socket takes all the peer sends. When it reads again it gets

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -16,8 +18,15 @@ import (
 // The relay runs in a process of its own (this program, re-run), as sockman
 // does: each hop then wakes another process, as it must for any service.
 // The same relay inside this process is measured too, for context: there
-// the hand-offs can stay on one thread. All three are measured the same
-// way, sample by sample in turn, with the same pause before each write.
+// the hand-offs can stay on one thread. The event stream is measured the
+// same way against the long poll of the same run: a GET /events of one
+// socket's socket.received, open on a connection of its own; the time from
+// just before its peer writes one byte until the stream's client has read
+// the whole event. All are measured sample by sample in turn, with the same
+// pause before each write. Two more show what the stream's flush allowance
+// costs (a few flushes at once, then one a millisecond while events keep
+// coming): an event sample right after the first, with no pause, and the
+// last of eight in a row with no pause.
 func benchWake(c *config) ([]sample, error) {
 	p, err := c.start()
 	if err != nil {
@@ -39,8 +48,14 @@ func benchWake(c *config) ([]sample, error) {
 		return nil, err
 	}
 	defer rl.close()
+	ev, err := newWakeEvents(p.addr)
+	if err != nil {
+		return nil, err
+	}
+	defer ev.close()
 
-	sides := []func(time.Duration) (time.Duration, error){sm.sample, rp.sample, rl.sample}
+	sides := []func(time.Duration) (time.Duration, error){sm.sample, rp.sample, rl.sample, ev.sample,
+		func(time.Duration) (time.Duration, error) { return ev.sample(0) }, ev.flow}
 	for range 50 { // warm up
 		for _, f := range sides {
 			if _, err := f(c.wakePause / 10); err != nil {
@@ -67,8 +82,14 @@ func benchWake(c *config) ([]sample, error) {
 		fmt.Fprintf(os.Stderr, "wake: sockman CPU %v per sample\n", cpu/time.Duration(c.wakeSamples))
 	}
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-	ds, dp, dl := got[0], got[1], got[2]
+	ds, dp, dl, de, df, dr := got[0], got[1], got[2], got[3], got[4], got[5]
 	return []sample{
+		{"events-wake-p50", us(percentile(de, 50)), us(percentile(ds, 50))},
+		{"events-wake-p99", us(percentile(de, 99)), us(percentile(ds, 99))},
+		{"events-flow-p50", us(percentile(df, 50)), us(percentile(ds, 50))},
+		{"events-flow-p99", us(percentile(df, 99)), us(percentile(ds, 99))},
+		{"events-steady-p50", us(percentile(dr, 50)), us(percentile(ds, 50))},
+		{"events-steady-p99", us(percentile(dr, 99)), us(percentile(ds, 99))},
 		{"wake-p50", us(percentile(ds, 50)), us(percentile(dp, 50))},
 		{"wake-p99", us(percentile(ds, 99)), us(percentile(dp, 99))},
 		{"wake-inproc-p50", us(percentile(ds, 50)), us(percentile(dl, 50))},
@@ -115,6 +136,97 @@ func (w *wakeSockman) sample(pause time.Duration) (time.Duration, error) {
 	}
 	w.cursor = r.cursor
 	return d, nil
+}
+
+// wakeEvents is a socket with a peer, and an event stream of that socket's
+// socket.received on a connection of its own.
+type wakeEvents struct {
+	*socketSession
+	c   net.Conn
+	br  *bufio.Reader
+	one []byte
+}
+
+func newWakeEvents(addr string) (*wakeEvents, error) {
+	ss, err := openSocketSession(addr)
+	if err != nil {
+		return nil, err
+	}
+	w := &wakeEvents{socketSession: ss, one: []byte{'x'}}
+	if w.c, err = net.DialTimeout("tcp", addr, 5*time.Second); err != nil {
+		ss.close()
+		return nil, err
+	}
+	w.br = bufio.NewReaderSize(w.c, 64<<10)
+	req := "GET /events?types=socket.received&socket_id=" + ss.sockID + " HTTP/1.1\r\nHost: " + addr +
+		"\r\nAccept: text/event-stream\r\n\r\n"
+	if _, err := w.c.Write([]byte(req)); err != nil {
+		w.close()
+		return nil, err
+	}
+	// The head comes at once; the stream's events follow it.
+	_ = w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for first := true; ; first = false {
+		line, err := w.br.ReadSlice('\n')
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("GET /events: %w", err)
+		}
+		if first && !bytes.HasPrefix(line, []byte("HTTP/1.1 200 ")) {
+			w.close()
+			return nil, fmt.Errorf("GET /events: %q, want 200", bytes.TrimSpace(line))
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			break
+		}
+	}
+	_ = w.c.SetReadDeadline(time.Time{})
+	return w, nil
+}
+
+// sample pauses, then times the peer's write to the stream's client
+// having read the whole socket.received (its blank line).
+func (w *wakeEvents) sample(pause time.Duration) (time.Duration, error) {
+	time.Sleep(pause)
+	start := time.Now()
+	if _, err := w.peer.Write(w.one); err != nil {
+		return 0, err
+	}
+	// Lines of the chunked framing end in \r\n; the event's in \n alone.
+	seen := false
+	for {
+		line, err := w.br.ReadSlice('\n')
+		if err != nil {
+			return 0, fmt.Errorf("GET /events: %w", err)
+		}
+		switch {
+		case string(line) == "event: socket.received\n":
+			seen = true
+		case seen && len(line) == 1:
+			return time.Since(start), nil
+		}
+	}
+}
+
+// flow pauses, then takes eight samples in a row with no pause, and returns
+// the last: an event of a steady flow.
+func (w *wakeEvents) flow(pause time.Duration) (time.Duration, error) {
+	time.Sleep(pause)
+	var d time.Duration
+	for range 8 {
+		var err error
+		if d, err = w.sample(0); err != nil {
+			return 0, err
+		}
+	}
+	return d, nil
+}
+
+func (w *wakeEvents) close() {
+	if w.c != nil {
+		w.c.Close()
+	}
+	w.socketSession.close()
 }
 
 // wakeRelay is peer -> relay goroutine -> client, all on loopback, with

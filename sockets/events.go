@@ -453,6 +453,19 @@ func (s *Subscription) Next(ctx context.Context, buf []Event, idle time.Duration
 	}
 }
 
+// More appends to buf the events that are there now, at most a batch, as
+// Next does, but never waits: it appends nothing when none is there or the
+// subscription has ended (the next Next then says so).
+func (s *Subscription) More(buf []Event) []Event {
+	b := s.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !s.ended {
+		buf = s.take(buf)
+	}
+	return buf
+}
+
 // take appends the events due to the subscriber. bus.mu must be held.
 func (s *Subscription) take(buf []Event) []Event {
 	b := s.bus

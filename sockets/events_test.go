@@ -380,6 +380,29 @@ func TestEventsNextIdle(t *testing.T) {
 	}
 }
 
+// TestEventsMore: More hands out what is there without waiting, after
+// what the buffer holds, and nothing once the subscription has ended.
+func TestEventsMore(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	sub := subscribe(t, r, SubscribeOptions{})
+	if got := sub.More(nil); len(got) != 0 {
+		t.Fatalf("More with nothing there: got %s, want none", eventSummary(got))
+	}
+	listen(t, r, ListenOptions{})
+	listen(t, r, ListenOptions{})
+	head := []Event{{ID: 99}}
+	got := sub.More(head)
+	if len(got) != 3 || got[0].ID != 99 || got[1].ID != 1 || got[2].ID != 2 {
+		t.Fatalf("More after two events: got %s, want 99 then 1 and 2", eventSummary(got))
+	}
+	noMoreEvents(t, sub)
+	listen(t, r, ListenOptions{})
+	sub.Close()
+	if got := sub.More(nil); len(got) != 0 {
+		t.Fatalf("More after Close: got %s, want none", eventSummary(got))
+	}
+}
+
 // TestEventSize pins the size of one history slot, which the
 // --event-history documentation gives (about 280 bytes).
 func TestEventSize(t *testing.T) {
