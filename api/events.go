@@ -78,6 +78,11 @@ func (h *handlers) events(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx, release, err := h.hold(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	defer release()
 	sub, err := h.reg.Subscribe(p.SubscribeOptions)
 	if err != nil {
 		return err
@@ -90,7 +95,7 @@ func (h *handlers) events(c echo.Context) error {
 		s.bw.Reset(nil)
 		writers.Put(s.bw)
 	}()
-	s.run(c, sub, h.opts.EventHeartbeat)
+	s.run(ctx, sub, h.opts.EventHeartbeat)
 	return nil
 }
 
@@ -105,9 +110,9 @@ type eventStream struct {
 	timer *time.Timer     // pause's, made at its first use
 }
 
-// run writes events until the client goes, the request's context ends
-// (the service shuts down) or the subscription ends.
-func (s *eventStream) run(c echo.Context, sub *sockets.Subscription, heartbeat time.Duration) {
+// run writes events until the client goes, ctx ends (the request's, or the
+// service shuts down) or the subscription ends.
+func (s *eventStream) run(ctx context.Context, sub *sockets.Subscription, heartbeat time.Duration) {
 	// The server's read and write timeouts bound a request; this one lasts.
 	// No read deadline (a past one would cancel the context), and a write
 	// deadline per write: a client that takes nothing for s.stall is cut.
@@ -120,7 +125,6 @@ func (s *eventStream) run(c echo.Context, sub *sockets.Subscription, heartbeat t
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: pass each event on at once
 	s.w.WriteHeader(http.StatusOK)
-	ctx := c.Request().Context()
 	s.ctx = ctx
 	// A write blocked on a client that reads nothing must not hold the
 	// shutdown for a whole stall timeout: a deadline in the past ends it.

@@ -74,6 +74,10 @@ type Options struct {
 	// StreamWriteTimeout cuts an event stream whose client takes no data
 	// for this long (sockets.DefaultWriteTimeout).
 	StreamWriteTimeout time.Duration
+	// Holder owns the long-lived streams (event streams, WebSocket
+	// streams): it ends them at shutdown and waits for them. Nil: nobody
+	// does, and a stream ends with its request.
+	Holder Holder
 }
 
 // Defaults for Options.
@@ -112,6 +116,9 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	}
 	if o.StreamWriteTimeout <= 0 {
 		o.StreamWriteTimeout = sockets.DefaultWriteTimeout
+	}
+	if o.Holder == nil {
+		o.Holder = noHolder{}
 	}
 	h := &handlers{reg: reg, opts: o}
 
