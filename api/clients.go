@@ -47,7 +47,7 @@ func (h *handlers) createClient(c echo.Context) error {
 	}
 	s, err := h.reg.Dial(c.Request().Context(), sockets.DialOptions{
 		Host: req.Host, Port: *req.Port, Timeout: timeout,
-		BufferBytes: req.BufferBytes, Overflow: req.Overflow,
+		Recv: sockets.RecvOptions{BufferBytes: req.BufferBytes, Overflow: req.Overflow},
 	})
 	if err != nil {
 		return err

@@ -42,7 +42,8 @@ func (h *handlers) createServer(c echo.Context) error {
 		return badRequest("port is required (0 asks for an ephemeral port)")
 	}
 	srv, err := h.reg.Listen(c.Request().Context(), sockets.ListenOptions{
-		Host: req.Host, Port: *req.Port, BufferBytes: req.BufferBytes, Overflow: req.Overflow,
+		Host: req.Host, Port: *req.Port,
+		Recv: sockets.RecvOptions{BufferBytes: req.BufferBytes, Overflow: req.Overflow},
 	})
 	if err != nil {
 		return err

@@ -60,7 +60,7 @@ func checkContiguous(t *testing.T, seqs []uint64) {
 func TestBlockBufferStallsPeerAndLosesNothing(t *testing.T) {
 	const limit = 64 << 10
 	r := newTestRegistry(t, Config{})
-	_, peer, s := connectPair(t, r, ListenOptions{BufferBytes: limit, Overflow: string(OverflowBlock)})
+	_, peer, s := connectPair(t, r, ListenOptions{Recv: RecvOptions{BufferBytes: limit, Overflow: string(OverflowBlock)}})
 
 	done := make(chan stallWrite, 1)
 	go func() { done <- writeUntilStalled(peer, 1) }()
@@ -116,7 +116,7 @@ func TestMaxBufferTotalPausesReadingUntilAcked(t *testing.T) {
 		peers   = 2
 	)
 	r := newTestRegistry(t, Config{MaxBufferTotal: total})
-	srv := listen(t, r, ListenOptions{BufferBytes: perSock})
+	srv := listen(t, r, ListenOptions{Recv: RecvOptions{BufferBytes: perSock}})
 	var (
 		conns   [peers]*net.TCPConn
 		sockets [peers]*Socket
@@ -213,7 +213,7 @@ func TestDropOldestKeepsNewestAndCountsDropped(t *testing.T) {
 		total = 1 << 20
 	)
 	r := newTestRegistry(t, Config{})
-	_, peer, s := connectPair(t, r, ListenOptions{BufferBytes: limit, Overflow: string(OverflowDropOldest)})
+	_, peer, s := connectPair(t, r, ListenOptions{Recv: RecvOptions{BufferBytes: limit, Overflow: string(OverflowDropOldest)}})
 	payload := make([]byte, total)
 	rand.NewChaCha8([32]byte{3}).Read(payload)
 	if _, err := peer.Write(payload); err != nil {

@@ -32,7 +32,7 @@ func benchRegistry(b *testing.B, cfg Config) *Registry {
 // accepted socket.
 func benchPair(b *testing.B, r *Registry, bufBytes int) (*net.TCPConn, *Socket) {
 	b.Helper()
-	srv, err := r.Listen(context.Background(), ListenOptions{Host: "127.0.0.1", BufferBytes: bufBytes})
+	srv, err := r.Listen(context.Background(), ListenOptions{Host: "127.0.0.1", Recv: RecvOptions{BufferBytes: bufBytes}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -44,6 +44,9 @@ type Message struct {
 	Seq        uint64
 	ReceivedAt time.Time
 	Data       []byte
+	// Partial: the frame was cut short by the peer's close, or was over
+	// max_frame (a framed socket's last message).
+	Partial bool
 }
 
 // entry is a stored message, the pooled block behind its Data (if any), its
@@ -105,6 +108,13 @@ type buffer struct {
 	released bool          // the registry-wide memory was given back
 	retired  []retired     // by seq; see retired
 	lastDrop drop          // what the last push dropped; its caller, the read loop, reads it
+	next     frameMark     // what pushFrame asks of the push it makes; only the read loop uses it
+}
+
+// frameMark is how pushFrame marks the message that push stores.
+type frameMark struct {
+	whole   bool // a message of its own, never appended to
+	partial bool
 }
 
 // drop is what one pushBlock dropped: bytes, in messages first to last.
@@ -200,7 +210,7 @@ func (b *buffer) push(data []byte, blk *block, owned bool, now time.Time) bool {
 	if len(b.msgs) == 0 {
 		b.msgs, b.slots = nil, 0
 	}
-	if blk == nil && b.appendable(len(data)) {
+	if blk == nil && !b.next.whole && b.appendable(len(data)) {
 		delta += b.appendTo(&b.msgs[len(b.msgs)-1], data)
 	} else {
 		if !owned {
@@ -214,13 +224,22 @@ func (b *buffer) push(data []byte, blk *block, owned bool, now time.Time) bool {
 			b.slots = cap(b.msgs)
 			b.msgs = b.msgs[:len(b.msgs)-1]
 		}
-		b.msgs = append(b.msgs, entry{Message: Message{Seq: b.lastSeq, ReceivedAt: now, Data: data}, blk: blk, cost: int32(c)})
+		b.msgs = append(b.msgs, entry{Message: Message{Seq: b.lastSeq, ReceivedAt: now, Data: data, Partial: b.next.partial}, blk: blk, cost: int32(c)})
 		delta += int64(c + entryCost)
 	}
 	b.size += len(data)
 	b.trim()
 	b.mem.add(delta)
 	return b.wakeChanged()
+}
+
+// pushFrame is push of one frame, copied, as a message of its own (frames
+// are never appended to one another); partial marks it Partial. The read
+// loop is its only caller.
+func (b *buffer) pushFrame(p []byte, partial bool, now time.Time) bool {
+	b.next = frameMark{whole: true, partial: partial}
+	defer func() { b.next = frameMark{} }()
+	return b.push(p, nil, false, now)
 }
 
 // dataCost is what a message's bytes cost: its block, or its slice's capacity.

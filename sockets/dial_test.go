@@ -94,9 +94,9 @@ func TestDialInvalidOptionsAreInvalid(t *testing.T) {
 		"port 0":                {Host: "127.0.0.1", Port: 0},
 		"port 70000":            {Host: "127.0.0.1", Port: 70000},
 		"negative port":         {Host: "127.0.0.1", Port: -1},
-		"negative buffer":       {Host: "127.0.0.1", Port: port, BufferBytes: -1},
-		"buffer above the most": {Host: "127.0.0.1", Port: port, BufferBytes: 1<<20 + 1},
-		"unknown overflow":      {Host: "127.0.0.1", Port: port, Overflow: "drop"},
+		"negative buffer":       {Host: "127.0.0.1", Port: port, Recv: RecvOptions{BufferBytes: -1}},
+		"buffer above the most": {Host: "127.0.0.1", Port: port, Recv: RecvOptions{BufferBytes: 1<<20 + 1}},
+		"unknown overflow":      {Host: "127.0.0.1", Port: port, Recv: RecvOptions{Overflow: "drop"}},
 		"negative timeout":      {Host: "127.0.0.1", Port: port, Timeout: -time.Second},
 		"timeout above the max": {Host: "127.0.0.1", Port: port, Timeout: time.Hour},
 	}

@@ -23,7 +23,7 @@ func TestErrorsCarryFactsAndNameNoCaller(t *testing.T) {
 	errDelete := r.DeleteSocket("sock-9")
 	_, errPort := r.Dial(ctx, DialOptions{Host: "127.0.0.1", Port: 70000})
 	_, errTimeout := r.Dial(ctx, DialOptions{Host: "127.0.0.1", Port: portOf(t, srv.addr), Timeout: time.Hour})
-	_, errBuf := r.Dial(ctx, DialOptions{Host: "127.0.0.1", Port: portOf(t, srv.addr), BufferBytes: 4096})
+	_, errBuf := r.Dial(ctx, DialOptions{Host: "127.0.0.1", Port: portOf(t, srv.addr), Recv: RecvOptions{BufferBytes: 4096}})
 	// The socket limit is reached against a peer outside the registry: a
 	// connection to srv would be turned away at the limit, and its client
 	// socket closed, giving the slot back.

@@ -65,7 +65,7 @@ func TestEventsLifecycle(t *testing.T) {
 		t.Run(fmt.Sprintf("data=%v", data), func(t *testing.T) {
 			r := newTestRegistry(t, Config{})
 			sub := subscribe(t, r, SubscribeOptions{Data: data})
-			srv, peer, s := connectPair(t, r, ListenOptions{BufferBytes: 8, Overflow: "drop_oldest"})
+			srv, peer, s := connectPair(t, r, ListenOptions{Recv: RecvOptions{BufferBytes: 8, Overflow: "drop_oldest"}})
 
 			write := func(p string, total int64) {
 				t.Helper()
@@ -223,7 +223,7 @@ func TestEventsSlowSubscriber(t *testing.T) {
 	r := newTestRegistry(t, Config{EventHistory: history, EventHistoryBytes: historyBytes})
 	// A buffer that takes the whole stream: nothing is dropped, and the
 	// only events while the peer writes are the socket.received ones.
-	_, peer, s := connectPair(t, r, ListenOptions{BufferBytes: 2 << 20})
+	_, peer, s := connectPair(t, r, ListenOptions{Recv: RecvOptions{BufferBytes: 2 << 20}})
 	// Only received events: the filter applies to the loss count.
 	sub := subscribe(t, r, SubscribeOptions{Data: true, Filter: EventFilter{SocketIDs: []string{s.id}, Types: []string{"socket.received"}}})
 	const chunks, size = 200, 1000

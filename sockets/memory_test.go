@@ -191,7 +191,7 @@ func TestHeldReadsPauseADropOldestSocket(t *testing.T) {
 		reads = 20
 	)
 	r := newTestRegistry(t, Config{MaxBufferTotal: total})
-	_, peer, s := connectPair(t, r, ListenOptions{BufferBytes: limit, Overflow: string(OverflowDropOldest)})
+	_, peer, s := connectPair(t, r, ListenOptions{Recv: RecvOptions{BufferBytes: limit, Overflow: string(OverflowDropOldest)}})
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {

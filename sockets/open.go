@@ -18,10 +18,9 @@ import (
 
 // ListenOptions describe a server to open.
 type ListenOptions struct {
-	Host        string // IP or name; "" means 127.0.0.1
-	Port        int    // 0 asks for an ephemeral port
-	BufferBytes int    // per accepted socket; 0 means the registry default
-	Overflow    string // "block" (default) or "drop_oldest"
+	Host string      // IP or name; "" means 127.0.0.1
+	Port int         // 0 asks for an ephemeral port
+	Recv RecvOptions // for every accepted socket
 }
 
 // Listen binds a listener and starts accepting. It returns once the address
@@ -29,7 +28,7 @@ type ListenOptions struct {
 // denies it, ErrInvalid for a bad option or an address that is not local,
 // ErrLimit at Config.MaxServers, ErrClosed after Close.
 func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error) {
-	bufBytes, ov, err := r.bufferOptions(o.BufferBytes, o.Overflow)
+	recv, err := r.recvOptions(o.Recv)
 	if err != nil {
 		return nil, err
 	}
@@ -78,14 +77,13 @@ func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error)
 		return nil, listenError(addr, err)
 	}
 	srv := &Server{
-		ln:       ln,
-		addr:     ln.Addr().String(),
-		created:  time.Now().UTC(),
-		bufBytes: bufBytes,
-		overflow: ov,
-		reg:      r,
-		done:     make(chan struct{}),
-		stop:     make(chan struct{}),
+		ln:      ln,
+		addr:    ln.Addr().String(),
+		created: time.Now().UTC(),
+		recv:    recv,
+		reg:     r,
+		done:    make(chan struct{}),
+		stop:    make(chan struct{}),
 	}
 	r.mu.Lock()
 	if r.closed {
@@ -241,11 +239,10 @@ func unwrapPolicy(err error) error {
 
 // DialOptions describe a client connection to open.
 type DialOptions struct {
-	Host        string        // IP or name, required
-	Port        int           // 1 to 65535
-	Timeout     time.Duration // 0 means the registry default
-	BufferBytes int
-	Overflow    string
+	Host    string        // IP or name, required
+	Port    int           // 1 to 65535
+	Timeout time.Duration // 0 means the registry default
+	Recv    RecvOptions
 }
 
 // Dial connects to host:port and registers the connection as a client
@@ -253,7 +250,7 @@ type DialOptions struct {
 // unreachable, name not resolved), ErrConnectTimeout, ErrForbidden (policy),
 // ErrInvalid, ErrLimit at Config.MaxSockets, ErrClosed after Close.
 func (r *Registry) Dial(ctx context.Context, o DialOptions) (*Socket, error) {
-	bufBytes, ov, err := r.bufferOptions(o.BufferBytes, o.Overflow)
+	recv, err := r.recvOptions(o.Recv)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +307,7 @@ func (r *Registry) Dial(ctx context.Context, o DialOptions) (*Socket, error) {
 		r.mu.Unlock()
 		return nil, cancelledDial(addr, ctx)
 	}
-	return r.register(conn.(*net.TCPConn), KindClient, nil, bufBytes, ov, true)
+	return r.register(conn.(*net.TCPConn), KindClient, nil, recv, true)
 }
 
 // cancelledDial is the error of a connect whose request ended first: the

@@ -153,7 +153,7 @@ func validPort(port int) error {
 // reserved says a slot was already counted in open (a dial). It closes conn
 // and returns ErrClosed when the registry is closed, ErrLimit when the
 // socket limit is reached.
-func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, bufBytes int, ov Overflow, reserved bool) (*Socket, error) {
+func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, o recvOptions, reserved bool) (*Socket, error) {
 	r.mu.Lock()
 	if r.closed {
 		if reserved {
@@ -177,7 +177,7 @@ func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, bufBytes 
 	if srv != nil {
 		serverID = srv.id
 	}
-	s := newSocket(id, kind, serverID, conn, bufBytes, ov, r.mem, r.cfg.WriteTimeout)
+	s := newSocket(id, kind, serverID, conn, o, r.mem, r.cfg.WriteTimeout)
 	s.onClosed = r.socketClosed
 	s.ev.bus = r.events
 	if srv != nil && !srv.addSocket(id) {
@@ -217,7 +217,7 @@ func (r *Registry) adopt(srv *Server, conn *net.TCPConn) {
 		r.logf("server %s: rejected a connection: %v", srv.id, &LimitError{Limit: LimitBufferTotal, Value: r.cfg.MaxBufferTotal})
 		return
 	}
-	if _, err := r.register(conn, KindAccepted, srv, srv.bufBytes, srv.overflow, false); err != nil {
+	if _, err := r.register(conn, KindAccepted, srv, srv.recv, false); err != nil {
 		srv.reject()
 		r.logf("server %s: rejected a connection: %v", srv.id, err)
 	}

@@ -23,13 +23,12 @@ const (
 // Server is one listener. Its accept loop turns each connection into an
 // accepted Socket registered with the registry.
 type Server struct {
-	id       string
-	ln       net.Listener
-	addr     string
-	created  time.Time
-	bufBytes int
-	overflow Overflow
-	reg      *Registry
+	id      string
+	ln      net.Listener
+	addr    string
+	created time.Time
+	recv    recvOptions // for every socket it accepts
+	reg     *Registry
 
 	done        chan struct{} // closed when the accept loop has returned
 	stop        chan struct{} // closed when close starts; interrupts a backoff wait
@@ -144,6 +143,7 @@ type ServerInfo struct {
 	Rejected    int64
 	BufferBytes int
 	Overflow    Overflow
+	Framing     Framing
 }
 
 // Info returns a snapshot of the server.
@@ -159,8 +159,9 @@ func (s *Server) Info() ServerInfo {
 		Sockets:     append([]string{}, s.sockets...),
 		Accepted:    s.accepted,
 		Rejected:    s.rejected,
-		BufferBytes: s.bufBytes,
-		Overflow:    s.overflow,
+		BufferBytes: s.recv.bufBytes,
+		Overflow:    s.recv.overflow,
+		Framing:     s.recv.framing,
 	}
 	if s.failure != "" {
 		info.State = StateFailed

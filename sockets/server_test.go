@@ -16,7 +16,7 @@ import (
 
 func TestAcceptRegistersSocketWithKindAndServer(t *testing.T) {
 	r := newTestRegistry(t, Config{})
-	srv, peer, s := connectPair(t, r, ListenOptions{BufferBytes: 1234, Overflow: string(OverflowDropOldest)})
+	srv, peer, s := connectPair(t, r, ListenOptions{Recv: RecvOptions{BufferBytes: 1234, Overflow: string(OverflowDropOldest)}})
 	info := s.Info()
 	want := SocketInfo{
 		ID:            s.ID(),
@@ -28,6 +28,7 @@ func TestAcceptRegistersSocketWithKindAndServer(t *testing.T) {
 		CreatedAt:     info.CreatedAt,
 		BufferBytes:   1234,
 		Overflow:      OverflowDropOldest,
+		Framing:       Framing{Type: FrameRaw},
 	}
 	if info != want {
 		t.Fatalf("socket info: got %+v, want %+v", info, want)
@@ -124,9 +125,9 @@ func TestListenInvalidOptionsAreInvalid(t *testing.T) {
 	tests := map[string]ListenOptions{
 		"negative port":         {Port: -1},
 		"port 70000":            {Port: 70000},
-		"negative buffer":       {BufferBytes: -1},
-		"buffer above the most": {BufferBytes: 1<<20 + 1},
-		"unknown overflow":      {Overflow: "drop_newest"},
+		"negative buffer":       {Recv: RecvOptions{BufferBytes: -1}},
+		"buffer above the most": {Recv: RecvOptions{BufferBytes: 1<<20 + 1}},
+		"unknown overflow":      {Recv: RecvOptions{Overflow: "drop_newest"}},
 	}
 	for name, o := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -55,6 +55,8 @@ type Socket struct {
 	remote   string
 	created  time.Time
 	buf      *buffer
+	stage    stage   // between the read loop and buf (stage.go)
+	framing  Framing // as checked, for Info and framed sends
 	mem      *memory
 	writeTO  time.Duration
 	onClosed func(*Socket) // called once by the read loop after the close
@@ -75,8 +77,8 @@ type Socket struct {
 	closedMono  time.Time // with the monotonic reading, for the retention
 }
 
-func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, bufBytes int, overflow Overflow, mem *memory, writeTO time.Duration) *Socket {
-	return &Socket{
+func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, o recvOptions, mem *memory, writeTO time.Duration) *Socket {
+	s := &Socket{
 		id:       id,
 		kind:     kind,
 		serverID: serverID,
@@ -84,12 +86,15 @@ func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, bufByte
 		local:    conn.LocalAddr().String(),
 		remote:   conn.RemoteAddr().String(),
 		created:  time.Now().UTC(),
-		buf:      newBuffer(bufBytes, overflow, mem),
+		buf:      newBuffer(o.bufBytes, o.overflow, mem),
+		framing:  o.framing,
 		mem:      mem,
 		writeTO:  writeTO,
 		done:     make(chan struct{}),
 		closing:  make(chan struct{}),
 	}
+	s.stage = newStage(s, o.framing)
+	return s
 }
 
 // ID returns the socket's id.
@@ -111,28 +116,36 @@ func (s *Socket) readLoop() {
 	}
 }
 
-// readInto is the read loop's body: it stores what rd reads until the
-// connection ends or the socket closes.
+// readInto is the read loop's body: it hands what rd reads to the
+// socket's receive stage until the connection ends or the socket closes.
 func (s *Socket) readInto(rd *queuedReader) {
 	for {
 		n, ok := s.waitSpace()
 		if !ok {
+			s.stage.end(nil)
 			return
 		}
 		data, blk, owned, err := rd.read(n)
 		if len(data) == 0 && err == nil {
 			// Data is queued, but the registry-wide total is reached.
 			if !s.waitMemory() {
+				s.stage.end(nil)
 				return
 			}
 			continue
 		}
 		if len(data) > 0 {
 			s.bytesRecv.Add(int64(len(data)))
-			kept := s.ev.bus.keep(data) // before the message can be acknowledged, and before rd.done lets data go
-			woke := s.buf.push(data, blk, owned, time.Now().UTC())
-			rd.done()
-			s.publishReceived(len(data), kept)
+			woke, serr := s.stage.write(data, blk, owned)
+			rd.done() // after the stage: data may be the reader's scratch
+			if serr != nil {
+				if fe, ok := serr.(*frameError); ok {
+					s.finish(fe.reason)
+				} else {
+					s.stage.end(nil)
+				}
+				return
+			}
 			if woke && err == nil {
 				// A reader waits for this message: let it run (and answer)
 				// before this loop's next read polls the socket again.
@@ -140,7 +153,7 @@ func (s *Socket) readInto(rd *queuedReader) {
 			}
 		}
 		if err != nil {
-			s.finish(closeReason(err))
+			s.finish(s.stage.end(err))
 			return
 		}
 	}
@@ -431,6 +444,7 @@ type SocketInfo struct {
 	DroppedBytes     int64
 	BufferBytes      int
 	Overflow         Overflow
+	Framing          Framing
 }
 
 // Info returns a snapshot of the socket.
@@ -451,6 +465,7 @@ func (s *Socket) Info() SocketInfo {
 		DroppedBytes:     dropped,
 		BufferBytes:      s.buf.limit,
 		Overflow:         s.buf.overflow,
+		Framing:          s.framing,
 	}
 	s.mu.Lock()
 	if s.closed {

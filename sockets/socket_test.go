@@ -330,7 +330,7 @@ func TestReadStateSaysClosedOnlyAtTheEnd(t *testing.T) {
 // the kernel because the buffer was full, stays readable to the last byte.
 func TestSendToGonePeerKeepsWhatItSent(t *testing.T) {
 	r := newTestRegistry(t, Config{})
-	_, peer, s := connectPair(t, r, ListenOptions{BufferBytes: 1024})
+	_, peer, s := connectPair(t, r, ListenOptions{Recv: RecvOptions{BufferBytes: 1024}})
 	// Well within what the kernel queues for a paused reader: a peer that
 	// closes with data it could not deliver yet would reset, and TCP would
 	// drop that data before sockman ever saw it.
@@ -392,7 +392,7 @@ func TestCancelledSendLeavesNextSendAlone(t *testing.T) {
 // returns the end instead of waiting for memory that another socket holds.
 func TestPeerCloseSeenWhileTotalIsFull(t *testing.T) {
 	r := newTestRegistry(t, Config{MaxBufferTotal: 64 << 10})
-	srv := listen(t, r, ListenOptions{BufferBytes: 64 << 10})
+	srv := listen(t, r, ListenOptions{Recv: RecvOptions{BufferBytes: 64 << 10}})
 	peerA := dialPeer(t, srv.addr)
 	acceptedSocket(t, r, srv, peerA)
 	peerB := dialPeer(t, srv.addr)

@@ -1,0 +1,233 @@
+package sockets
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// stage is the receive stage between a socket's byte source (its read loop)
+// and its buffer: what each read returned goes through it, and it decides
+// what messages the buffer stores. Raw hands reads over as they are;
+// framing cuts them into frames. The read loop is its only caller.
+type stage interface {
+	// write takes the bytes of one read. The read's reservation of the
+	// registry-wide total (len(data)+entryCost) and blk's reference (nil:
+	// none) are the stage's to settle; owned says data is the caller's to
+	// keep (see buffer.push), else it is only valid until write returns. It
+	// reports whether a reader may be waiting for what it stored, and
+	// returns errStageClosing when the socket began closing meanwhile, or a
+	// *frameError when the stream cannot go on (a frame over max_frame).
+	write(data []byte, blk *block, owned bool) (woke bool, err error)
+	// end is called once when reading ends: with the error that ended the
+	// stream (io.EOF for the peer's close), or nil when the socket was
+	// closed on our side. It stores what is left (as a partial message)
+	// and returns the close reason: closeReason(err), with what became of
+	// an unfinished frame.
+	end(err error) string
+}
+
+// errStageClosing: the socket began closing while a stage waited for room.
+var errStageClosing = errors.New("the socket is closing")
+
+// frameError ends a framed stream: reason is the socket's close reason.
+type frameError struct{ reason string }
+
+func (e *frameError) Error() string { return e.reason }
+
+// newStage returns the receive stage of a socket with framing f.
+func newStage(s *Socket, f Framing) stage {
+	if !f.Framed() {
+		return rawStage{s}
+	}
+	return &frameStage{s: s, fr: newFramer(f), max: f.MaxFrame}
+}
+
+// rawStage stores each read as it came: the fast path, where a pooled
+// block becomes the message without a copy and small reads are appended to
+// the newest unread message (see buffer.push).
+type rawStage struct{ s *Socket }
+
+func (st rawStage) write(data []byte, blk *block, owned bool) (bool, error) {
+	s := st.s
+	kept := s.ev.bus.keep(data) // before the message can be acknowledged, and before the read's memory is let go
+	woke := s.buf.push(data, blk, owned, time.Now().UTC())
+	s.publishReceived(len(data), kept)
+	return woke, nil
+}
+
+func (st rawStage) end(err error) string {
+	if err == nil {
+		return ""
+	}
+	return closeReason(err)
+}
+
+// frameStage cuts the stream into frames. The bytes of the frame being read
+// stay in pend, counted against the registry-wide total (at most max of
+// them, and the slack of their slice); each whole frame is stored as one
+// message once the buffer and the total have room for it.
+type frameStage struct {
+	s       *Socket
+	fr      framer
+	max     int    // MaxFrame
+	pend    []byte // the start of the frame being read
+	scanned int    // bytes of pend that the delimiter search has seen
+	acct    int    // cap(pend) as counted in the total
+	room    int    // what the buffer had room for when last asked
+}
+
+func (st *frameStage) write(data []byte, blk *block, _ bool) (bool, error) {
+	s := st.s
+	defer blk.unref() // every frame is copied out of it
+	// Each frame reserves its own share; the read's goes back.
+	s.mem.add(-int64(len(data) + entryCost))
+	buf, from := data, 0
+	if len(st.pend) > 0 {
+		st.setPend(append(st.pend, data...))
+		buf, from = st.pend, st.scanned
+	}
+	woke := false
+	off := 0
+	for {
+		rest := buf[off:]
+		n, ferr := st.fr.next(rest, from)
+		if ferr != nil {
+			return woke, st.stop(rest[:min(len(rest), st.fr.f.HeaderBytes)], ferr.Error())
+		}
+		if n > st.max || (n == 0 && len(rest) >= st.max) {
+			if len(rest) < st.max {
+				break // a length header said so: the partial message is its first max bytes
+			}
+			return woke, st.stop(rest[:st.max], fmt.Sprintf("frame over max_frame (%d bytes): its first %d bytes are stored as a partial message", st.max, st.max))
+		}
+		if n == 0 {
+			break
+		}
+		w, err := st.store(st.fr.payload(rest[:n]), false)
+		if err != nil {
+			return woke, err
+		}
+		woke = woke || w
+		off += n
+		from = 0
+	}
+	rest := buf[off:]
+	if len(st.pend) > 0 {
+		// Keep the unfinished frame at the start of pend.
+		n := copy(st.pend, rest)
+		st.pend = st.pend[:n]
+		if cap(st.pend) > 2*n+4096 {
+			st.setPend(append([]byte(nil), st.pend...))
+		}
+	} else if len(rest) > 0 {
+		st.setPend(append(st.pend[:0], rest...))
+	}
+	st.scanned = len(st.pend)
+	if len(st.pend) == 0 && cap(st.pend) > 4096 {
+		st.setPend(nil)
+	}
+	return woke, nil
+}
+
+// stop stores what was read of a frame that ends the stream as a partial
+// message and returns the error that closes the socket with reason.
+func (st *frameStage) stop(partial []byte, reason string) error {
+	if _, err := st.store(partial, true); err != nil {
+		return err
+	}
+	st.setPend(nil)
+	return &frameError{reason: reason}
+}
+
+// store stores one frame as a message once the buffer (with overflow
+// block) and the registry-wide total have room for it. It returns
+// errStageClosing when the socket closes first.
+func (st *frameStage) store(p []byte, partial bool) (bool, error) {
+	s := st.s
+	if s.buf.overflow == OverflowBlock && len(p) > st.room {
+		for {
+			n, freed := s.buf.space()
+			if st.room = n; n >= len(p) {
+				break
+			}
+			select {
+			case <-freed:
+			case <-s.closing:
+				return false, errStageClosing
+			}
+		}
+	}
+	if !s.reserve(int64(len(p) + entryCost)) {
+		return false, errStageClosing
+	}
+	st.room -= len(p)
+	kept := s.ev.bus.keep(p)
+	woke := s.buf.pushFrame(p, partial, time.Now().UTC())
+	s.publishReceived(len(p), kept)
+	if woke {
+		runtime.Gosched() // let the waiting reader answer (see readInto)
+	}
+	return woke, nil
+}
+
+// setPend makes p the pending bytes and settles the change of its
+// capacity with the total. The bytes were read already: this takes no
+// share that has to be waited for.
+func (st *frameStage) setPend(p []byte) {
+	st.s.mem.add(int64(cap(p) - st.acct))
+	st.pend, st.acct = p, cap(p)
+}
+
+func (st *frameStage) end(err error) string {
+	n := len(st.pend)
+	if n == 0 {
+		st.setPend(nil)
+		if err == nil {
+			return ""
+		}
+		return closeReason(err)
+	}
+	_, serr := st.store(st.pend, true)
+	st.setPend(nil)
+	what := fmt.Sprintf("in the middle of a frame: its first %d bytes are stored as a partial message", n)
+	if serr != nil {
+		// Closed on our side while the buffer had no room for it.
+		what = fmt.Sprintf("in the middle of a frame: its first %d bytes were discarded (the buffer had no room for them)", n)
+	}
+	if err == nil {
+		st.s.amendReason(what)
+		return ""
+	}
+	return closeReason(err) + " " + what
+}
+
+// reserve takes n bytes of the registry-wide total, waiting until it has
+// them. It returns false when the socket closes first.
+func (s *Socket) reserve(n int64) bool {
+	for {
+		took := s.mem.reserve(n)
+		if took == n {
+			return true
+		}
+		s.mem.add(-took)
+		freed := s.mem.freedChan()
+		if s.mem.avail() >= n {
+			continue
+		}
+		select {
+		case <-freed:
+		case <-s.closing:
+			return false
+		}
+	}
+}
+
+// amendReason adds to the close reason of a socket closed on our side
+// what became of an unfinished frame.
+func (s *Socket) amendReason(what string) {
+	s.mu.Lock()
+	s.closeReason += " " + what
+	s.mu.Unlock()
+}
