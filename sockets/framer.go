@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 )
@@ -156,4 +157,24 @@ func (fr *framer) frameOf(p []byte) ([]byte, error) {
 		return append(out, p...), nil
 	}
 	return p, nil
+}
+
+// SendFrame sends p as one frame of the socket's framing (see Framing):
+// lines and delimiter append the delimiter, length_prefix prepends the
+// header, fixed takes exactly Size bytes (else ErrInvalid, nothing sent).
+// A raw socket sends p as it is. Otherwise as SendBytes.
+func (s *Socket) SendFrame(ctx context.Context, p []byte) (int64, error) {
+	fr := newFramer(s.framing)
+	fp, err := fr.frameOf(p)
+	if err != nil {
+		return 0, err
+	}
+	return s.SendBytes(ctx, fp)
+}
+
+// FrameOf returns p framed as the framing of the server's sockets says, for
+// a Broadcast of one frame; errors as Socket.SendFrame.
+func (s *Server) FrameOf(p []byte) ([]byte, error) {
+	fr := newFramer(s.recv.framing)
+	return fr.frameOf(p)
 }

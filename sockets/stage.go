@@ -41,7 +41,9 @@ func newStage(s *Socket, f Framing) stage {
 	if !f.Framed() {
 		return rawStage{s}
 	}
-	return &frameStage{s: s, fr: newFramer(f), max: f.MaxFrame}
+	fs := &frameStage{mem: s.mem, fr: newFramer(f), max: f.MaxFrame, emit: s.storeFrame}
+	fs.amend = s.amendReason
+	return fs
 }
 
 // rawStage stores each read as it came: the fast path, where a pooled
@@ -69,20 +71,21 @@ func (st rawStage) end(err error) string {
 // them, and the slack of their slice); each whole frame is stored as one
 // message once the buffer and the total have room for it.
 type frameStage struct {
-	s       *Socket
-	fr      framer
-	max     int    // MaxFrame
-	pend    []byte // the start of the frame being read
-	scanned int    // bytes of pend that the delimiter search has seen
-	acct    int    // cap(pend) as counted in the total
-	room    int    // what the buffer had room for when last asked
+	mem *memory
+	fr  framer
+	max int // MaxFrame
+	// emit stores one frame (copied) as a message: Socket.storeFrame.
+	emit    func(p []byte, partial bool) (woke bool, err error)
+	amend   func(what string) // Socket.amendReason
+	pend    []byte            // the start of the frame being read
+	scanned int               // bytes of pend that the delimiter search has seen
+	acct    int               // cap(pend) as counted in the total
 }
 
 func (st *frameStage) write(data []byte, blk *block, _ bool) (bool, error) {
-	s := st.s
 	defer blk.unref() // every frame is copied out of it
 	// Each frame reserves its own share; the read's goes back.
-	s.mem.add(-int64(len(data) + entryCost))
+	st.mem.add(-int64(len(data) + entryCost))
 	buf, from := data, 0
 	if len(st.pend) > 0 {
 		st.setPend(append(st.pend, data...))
@@ -105,7 +108,7 @@ func (st *frameStage) write(data []byte, blk *block, _ bool) (bool, error) {
 		if n == 0 {
 			break
 		}
-		w, err := st.store(st.fr.payload(rest[:n]), false)
+		w, err := st.emit(st.fr.payload(rest[:n]), false)
 		if err != nil {
 			return woke, err
 		}
@@ -134,22 +137,22 @@ func (st *frameStage) write(data []byte, blk *block, _ bool) (bool, error) {
 // stop stores what was read of a frame that ends the stream as a partial
 // message and returns the error that closes the socket with reason.
 func (st *frameStage) stop(partial []byte, reason string) error {
-	if _, err := st.store(partial, true); err != nil {
+	if _, err := st.emit(partial, true); err != nil {
 		return err
 	}
 	st.setPend(nil)
 	return &frameError{reason: reason}
 }
 
-// store stores one frame as a message once the buffer (with overflow
+// storeFrame stores one frame as a message once the buffer (with overflow
 // block) and the registry-wide total have room for it. It returns
-// errStageClosing when the socket closes first.
-func (st *frameStage) store(p []byte, partial bool) (bool, error) {
-	s := st.s
-	if s.buf.overflow == OverflowBlock && len(p) > st.room {
+// errStageClosing when the socket closes first. The read loop is its only
+// caller.
+func (s *Socket) storeFrame(p []byte, partial bool) (bool, error) {
+	if s.buf.overflow == OverflowBlock && len(p) > s.room {
 		for {
 			n, freed := s.buf.space()
-			if st.room = n; n >= len(p) {
+			if s.room = n; n >= len(p) {
 				break
 			}
 			select {
@@ -162,7 +165,7 @@ func (st *frameStage) store(p []byte, partial bool) (bool, error) {
 	if !s.reserve(int64(len(p) + entryCost)) {
 		return false, errStageClosing
 	}
-	st.room -= len(p)
+	s.room -= len(p)
 	kept := s.ev.bus.keep(p)
 	woke := s.buf.pushFrame(p, partial, time.Now().UTC())
 	s.publishReceived(len(p), kept)
@@ -176,7 +179,7 @@ func (st *frameStage) store(p []byte, partial bool) (bool, error) {
 // capacity with the total. The bytes were read already: this takes no
 // share that has to be waited for.
 func (st *frameStage) setPend(p []byte) {
-	st.s.mem.add(int64(cap(p) - st.acct))
+	st.mem.add(int64(cap(p) - st.acct))
 	st.pend, st.acct = p, cap(p)
 }
 
@@ -189,7 +192,7 @@ func (st *frameStage) end(err error) string {
 		}
 		return closeReason(err)
 	}
-	_, serr := st.store(st.pend, true)
+	_, serr := st.emit(st.pend, true)
 	st.setPend(nil)
 	what := fmt.Sprintf("in the middle of a frame: its first %d bytes are stored as a partial message", n)
 	if serr != nil {
@@ -197,7 +200,7 @@ func (st *frameStage) end(err error) string {
 		what = fmt.Sprintf("in the middle of a frame: its first %d bytes were discarded (the buffer had no room for them)", n)
 	}
 	if err == nil {
-		st.s.amendReason(what)
+		st.amend(what)
 		return ""
 	}
 	return closeReason(err) + " " + what
