@@ -69,6 +69,24 @@ func badInputs() []badInput {
 	} {
 		add(http.MethodPost, "/servers", js, body, http.StatusBadRequest)
 	}
+	// framing, on servers and clients alike.
+	for _, framing := range []string{
+		`5`, `"lines"`, `{}`, `{"type":""}`, `{"type":"json"}`, `{"type":"LINES"}`, `{"type":"lines","size":4}`,
+		`{"type":"raw","max_frame":10}`, `{"type":"lines","max_frame":-1}`, `{"type":"lines","max_frame":999999999999}`,
+		`{"type":"lines","delimiter":"
+"}`, `{"type":"lines","unknown":1}`, `{"type":"lines","Max_Frame":1}`,
+		`{"type":"delimiter"}`, `{"type":"delimiter","delimiter":""}`, `{"type":"delimiter","delimiter":"zz","encoding":"hex"}`,
+		`{"type":"delimiter","delimiter":"0d 0","encoding":"hex"}`, `{"type":"delimiter","delimiter":"\\q","encoding":"escaped"}`,
+		`{"type":"delimiter","delimiter":"\\x4","encoding":"escaped"}`, `{"type":"delimiter","delimiter":"a","encoding":"rot13"}`,
+		`{"type":"delimiter","delimiter":"====","encoding":"base64"}`, `{"type":"delimiter","delimiter":"ab","max_frame":1}`,
+		`{"type":"fixed"}`, `{"type":"fixed","size":0}`, `{"type":"fixed","size":-3}`, `{"type":"fixed","size":"8"}`, `{"type":"fixed","size":100,"max_frame":99}`,
+		`{"type":"fixed","size":8,"keep_header":true}`, `{"type":"length_prefix","header_bytes":3}`, `{"type":"length_prefix","endian":"middle"}`,
+		`{"type":"length_prefix","keep_header":"yes"}`, `{"type":"length_prefix","header_bytes":8,"max_frame":4}`,
+		`{"type":"length_prefix","keep_delimiter":true}`,
+	} {
+		add(http.MethodPost, "/servers", js, `{"port":0,"framing":`+framing+`}`, http.StatusBadRequest)
+		add(http.MethodPost, "/clients", js, `{"host":"127.0.0.1","port":80,"framing":`+framing+`}`, http.StatusBadRequest)
+	}
 	add(http.MethodPost, "/servers", js, `{"port":0,"host":"10.255.255.1"}`, http.StatusForbidden) // policy: loopback only
 	add(http.MethodPost, "/servers", text, `{"port":0}`, http.StatusUnsupportedMediaType)
 
@@ -103,8 +121,14 @@ func badInputs() []badInput {
 			`{"data":"abc","encoding":"hex"}`, `{"data":"###","encoding":"base64"}`, `{"data":"YQ","encoding":"base64"}`,
 			`{"data":"x","encoding":"UTF8"}`, `{"data":"x","encoding":"latin1"}`, `{"data":"x","encoding":5}`,
 			`{"data":"x","unknown":true}`, `{"data":"x"}garbage`,
+			`{"data":"0x","encoding":"hex"}`, `{"data":"0x0g","encoding":"hex"}`, `{"data":"01 2","encoding":"hex"}`, `{"data":"01;02","encoding":"hex"}`,
+			`{"data":"\\","encoding":"escaped"}`, `{"data":"a\\b","encoding":"escaped"}`, `{"data":"\\x1","encoding":"escaped"}`, `{"data":"\\xzz","encoding":"escaped"}`,
+			`{"data":"x","encoding":"ESCAPED"}`,
 		} {
 			add(http.MethodPost, path, js, body, http.StatusBadRequest)
+		}
+		for _, q := range []string{"frame=maybe", "frame=", "frame", "frame=true&frame=false", "frame=FALSE", "framing=false"} {
+			add(http.MethodPost, path+"?"+q, js, `{"data":"x"}`, http.StatusBadRequest)
 		}
 		add(http.MethodPost, path, "", `{"data":"x"}`, http.StatusUnsupportedMediaType)
 		add(http.MethodPost, path, "image/png", "\x89PNG", http.StatusUnsupportedMediaType)

@@ -12,7 +12,7 @@ import (
 // createClient connects to a TCP address.
 //
 //	@Summary		Connect to a TCP address
-//	@Description	Connects to host:port and answers once connected (201) or failed: 502 refused, unreachable or name not resolved; 504 timed out. The new socket starts reading at once.
+//	@Description	Connects to host:port and answers once connected (201) or failed: 502 refused, unreachable or name not resolved; 504 timed out. The new socket starts reading at once. framing works as on POST /servers: each message is then one whole frame, and sends are framed unless ?frame=false.
 //	@Tags			clients
 //	@ID				createClient
 //	@Accept			json
@@ -20,7 +20,7 @@ import (
 //	@Param			client	body		ClientCreate	true	"Where to connect"
 //	@Success		201		{object}	Socket
 //	@Header			201		{string}	Location	"/sockets/{id}"
-//	@Failure		400		{object}	Problem	"Malformed body, bad host, port, timeout or buffer; a query parameter (this operation takes none)"
+//	@Failure		400		{object}	Problem	"Malformed body, bad host, port, timeout, buffer or framing; a query parameter (this operation takes none)"
 //	@Failure		401		{object}	Problem	"Token missing or wrong"
 //	@Failure		403		{object}	Problem	"Denied by the connect policy; Host not allowed (DNS rebinding guard); a call from a page of another site"
 //	@Failure		413		{object}	Problem	"Body too large"
@@ -45,9 +45,13 @@ func (h *handlers) createClient(c echo.Context) error {
 	if req.TimeoutMS < 0 || timeout/time.Millisecond != time.Duration(req.TimeoutMS) { // negative, or so large it overflowed
 		return badRequest("timeout_ms %d must be a positive number of milliseconds, such as 5000", req.TimeoutMS)
 	}
+	framing, err := req.Framing.engine()
+	if err != nil {
+		return err
+	}
 	s, err := h.reg.Dial(c.Request().Context(), sockets.DialOptions{
 		Host: req.Host, Port: *req.Port, Timeout: timeout,
-		Recv: sockets.RecvOptions{BufferBytes: req.BufferBytes, Overflow: req.Overflow},
+		Recv: sockets.RecvOptions{BufferBytes: req.BufferBytes, Overflow: req.Overflow, Framing: framing},
 	})
 	if err != nil {
 		return err

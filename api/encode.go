@@ -71,6 +71,9 @@ func writeMessageList(w io.Writer, id string, sel sockets.Selection, encoding st
 			writeEncoded(bw, m.Data, 3, 4, appendBase64)
 			bw.WriteByte('"')
 		}
+		if m.Partial {
+			bw.WriteString(`,"partial":true`)
+		}
 		bw.WriteByte('}')
 	}
 	bw.WriteString(`],"cursor":`)
@@ -105,6 +108,9 @@ func messageListLen(id string, sel sockets.Selection, encoding string) (int, boo
 			len(`","size":`) + len(strconv.AppendInt(num[:0], int64(len(m.Data)), 10)) +
 			len(`,"encoding":"`) + len(encoding) + len(`","data":`) +
 			1 + encodedLen(len(m.Data)) + 1 + len(`}`)
+		if m.Partial {
+			n += len(`,"partial":true`)
+		}
 	}
 	n += len(`],"cursor":`) + len(strconv.AppendUint(num[:0], sel.Cursor, 10)) + len("}\n")
 	return n, true

@@ -36,7 +36,7 @@ func wantMessageList(t testing.TB, id, state string, sel sockets.Selection, enco
 		default:
 			data = base64.StdEncoding.EncodeToString(m.Data)
 		}
-		out.Messages = append(out.Messages, Message{Seq: m.Seq, ReceivedAt: m.ReceivedAt, Size: len(m.Data), Encoding: enc, Data: data})
+		out.Messages = append(out.Messages, Message{Seq: m.Seq, ReceivedAt: m.ReceivedAt, Size: len(m.Data), Encoding: enc, Data: data, Partial: m.Partial})
 	}
 	var b bytes.Buffer
 	if err := json.NewEncoder(&b).Encode(out); err != nil { // Encode, like the writer, ends with a newline
@@ -92,7 +92,7 @@ func TestWriteMessageListMatchesEncodingJSON(t *testing.T) {
 			// Each awkward payload alone and all of them together.
 			var all []sockets.Message
 			for i, data := range awkward {
-				m := sockets.Message{Seq: uint64(i + 1), ReceivedAt: time.Date(2026, 11, 29, 8, 0, i, i*1001, time.UTC), Data: data}
+				m := sockets.Message{Seq: uint64(i + 1), ReceivedAt: time.Date(2026, 11, 29, 8, 0, i, i*1001, time.UTC), Data: data, Partial: i%2 == 1}
 				all = append(all, m)
 				checkWriter(t, "sock-2", "closed", sockets.Selection{Messages: []sockets.Message{m}, Cursor: m.Seq}, encoding)
 			}

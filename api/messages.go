@@ -2,8 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -37,9 +35,10 @@ const (
 //	@Accept			plain
 //	@Produce		json
 //	@Param			id		path		string		true	"Socket id"	example(sock-1)
+//	@Param			frame	query		boolean		false	"On a framed socket, frame the send as its framing says (default true); false sends the bytes as they are"	default(true)
 //	@Param			message	body		SendRequest	true	"What to send"
 //	@Success		200		{object}	SendResult
-//	@Failure		400		{object}	Problem	"Malformed body or encoding; a query parameter (this operation takes none)"
+//	@Failure		400		{object}	Problem	"Malformed body or encoding (the detail says at which byte); a fixed-size frame of another size; an unknown query parameter, or frame not true or false"
 //	@Failure		401		{object}	Problem	"Token missing or wrong"
 //	@Failure		403		{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404		{object}	Problem	"No such socket"
@@ -51,12 +50,26 @@ const (
 //	@Security		BearerAuth
 //	@Router			/sockets/{id}/messages [post]
 func (h *handlers) send(c echo.Context) error {
-	if _, err := query(c); err != nil {
+	frame, err := queryFrame(c)
+	if err != nil {
 		return err
 	}
 	s, err := h.reg.Socket(c.Param("id"))
 	if err != nil {
 		return err
+	}
+	if frame && s.Framing().Framed() {
+		// A frame is sent whole: its header needs its length, and a
+		// fixed frame its size, before the first byte goes out.
+		data, err := readPayload(c)
+		if err != nil {
+			return err
+		}
+		n, err := s.SendFrame(c.Request().Context(), data)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, SendResult{Bytes: n})
 	}
 	var body io.Reader
 	if isRaw(c) {
@@ -76,6 +89,26 @@ func (h *handlers) send(c echo.Context) error {
 		return sendError(err, n)
 	}
 	return c.JSON(http.StatusOK, SendResult{Bytes: n})
+}
+
+// queryFrame reads the query of a send or broadcast: ?frame=false sends
+// the bytes as they are on a framed socket.
+func queryFrame(c echo.Context) (bool, error) {
+	q, err := query(c, "frame")
+	if err != nil {
+		return false, err
+	}
+	v, ok, err := queryOne(q, "frame", "true or false")
+	if err != nil || !ok {
+		return true, err
+	}
+	switch v {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, badRequest("query parameter frame=%s must be true or false", quote.String(v))
 }
 
 // sendError says how much went out when a raw body, streamed to the peer as
@@ -135,25 +168,9 @@ func readPayload(c echo.Context) ([]byte, error) {
 	return decodeData(*req.Data, req.Encoding)
 }
 
-// decodeData turns data written in encoding into bytes.
+// decodeData turns data written in encoding into bytes (see decodeField).
 func decodeData(data, encoding string) ([]byte, error) {
-	switch encoding {
-	case "", "utf8":
-		return []byte(data), nil
-	case "base64":
-		b, err := base64.StdEncoding.DecodeString(data)
-		if err != nil {
-			return nil, badRequest("data is not valid base64 (standard alphabet, with padding): %v", err)
-		}
-		return b, nil
-	case "hex":
-		b, err := hex.DecodeString(data)
-		if err != nil {
-			return nil, badRequest("data is not valid hex: %v", err)
-		}
-		return b, nil
-	}
-	return nil, badRequest("encoding %s must be utf8, base64 or hex", quote.String(encoding))
+	return decodeField("data", data, encoding)
 }
 
 // read returns received messages.

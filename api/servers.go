@@ -14,6 +14,7 @@ import (
 //
 //	@Summary		Listen on a TCP port
 //	@Description	Binds host:port (port 0: an ephemeral port) and starts accepting. Every accepted connection becomes a socket of kind accepted at once. The answer has the real bound address. Address in use is 409 at once.
+//	@Description	With framing, each message of its sockets is one whole frame (a line, up to a delimiter, a fixed size, or a length-prefixed frame) however TCP cut the stream: for example {"port":0,"framing":{"type":"lines"}} for a line protocol, or {"port":0,"framing":{"type":"length_prefix","header_bytes":2}} for a 2-byte big-endian length header. A frame over max_frame, or one the peer's close cuts short, is stored with "partial":true and the socket closes with a reason that says so. Sends to its sockets are framed the same way unless ?frame=false.
 //	@Tags			servers
 //	@ID				createServer
 //	@Accept			json
@@ -21,7 +22,7 @@ import (
 //	@Param			server	body		ServerCreate	true	"What to listen on"
 //	@Success		201		{object}	Server
 //	@Header			201		{string}	Location	"/servers/{id}"
-//	@Failure		400		{object}	Problem	"Malformed body, bad host, port or buffer; a query parameter (this operation takes none)"
+//	@Failure		400		{object}	Problem	"Malformed body, bad host, port, buffer or framing (a delimiter's encoding says at which byte it went wrong); a query parameter (this operation takes none)"
 //	@Failure		401		{object}	Problem	"Token missing or wrong"
 //	@Failure		403		{object}	Problem	"Denied by the listen policy; Host not allowed (DNS rebinding guard); a call from a page of another site"
 //	@Failure		409		{object}	Problem	"Address already in use"
@@ -41,9 +42,13 @@ func (h *handlers) createServer(c echo.Context) error {
 	if req.Port == nil {
 		return badRequest("port is required (0 asks for an ephemeral port)")
 	}
+	framing, err := req.Framing.engine()
+	if err != nil {
+		return err
+	}
 	srv, err := h.reg.Listen(c.Request().Context(), sockets.ListenOptions{
 		Host: req.Host, Port: *req.Port,
-		Recv: sockets.RecvOptions{BufferBytes: req.BufferBytes, Overflow: req.Overflow},
+		Recv: sockets.RecvOptions{BufferBytes: req.BufferBytes, Overflow: req.Overflow, Framing: framing},
 	})
 	if err != nil {
 		return err
@@ -149,9 +154,10 @@ func (h *handlers) deleteServer(c echo.Context) error {
 //	@Accept			plain
 //	@Produce		json
 //	@Param			id		path		string		true	"Server id"	example(srv-1)
+//	@Param			frame	query		boolean		false	"When the server's sockets are framed, frame the message as their framing says (default true); false sends the bytes as they are"	default(true)
 //	@Param			message	body		SendRequest	true	"What to send"
 //	@Success		200		{object}	BroadcastResult
-//	@Failure		400		{object}	Problem	"Malformed body or encoding; a query parameter (this operation takes none)"
+//	@Failure		400		{object}	Problem	"Malformed body or encoding (the detail says at which byte); a fixed-size frame of another size; an unknown query parameter, or frame not true or false"
 //	@Failure		401		{object}	Problem	"Token missing or wrong"
 //	@Failure		403		{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404		{object}	Problem	"No such server"
@@ -161,12 +167,22 @@ func (h *handlers) deleteServer(c echo.Context) error {
 //	@Security		BearerAuth
 //	@Router			/servers/{id}/messages [post]
 func (h *handlers) broadcast(c echo.Context) error {
-	if _, err := query(c); err != nil {
+	frame, err := queryFrame(c)
+	if err != nil {
 		return err
 	}
 	data, err := readPayload(c)
 	if err != nil {
 		return err
+	}
+	if frame {
+		srv, err := h.reg.Server(c.Param("id"))
+		if err != nil {
+			return err
+		}
+		if data, err = srv.FrameOf(data); err != nil {
+			return err
+		}
 	}
 	n, bytes, err := h.reg.Broadcast(c.Request().Context(), c.Param("id"), data)
 	if err != nil {

@@ -20,6 +20,8 @@ type ServerCreate struct {
 	BufferBytes int `json:"buffer_bytes,omitempty" example:"4194304" minimum:"0"`
 	// What a socket does when its buffer is full: block stops reading (TCP slows the peer), drop_oldest drops and counts.
 	Overflow string `json:"overflow,omitempty" enums:"block,drop_oldest" example:"block"`
+	// How each accepted socket cuts what it receives into messages; absent: raw.
+	Framing *Framing `json:"framing,omitempty"`
 } // @name ServerCreate
 
 // Server is a listening server.
@@ -44,6 +46,8 @@ type Server struct {
 	BufferBytes int `json:"buffer_bytes" example:"4194304"`
 	// What its sockets do when their buffer is full.
 	Overflow string `json:"overflow" enums:"block,drop_oldest" example:"block"`
+	// How its sockets cut what they receive into messages.
+	Framing Framing `json:"framing"`
 } // @name Server
 
 // ServerList is the body of GET /servers.
@@ -64,6 +68,8 @@ type ClientCreate struct {
 	BufferBytes int `json:"buffer_bytes,omitempty" example:"4194304" minimum:"0"`
 	// What the socket does when its buffer is full.
 	Overflow string `json:"overflow,omitempty" enums:"block,drop_oldest" example:"block"`
+	// How the socket cuts what it receives into messages; absent: raw.
+	Framing *Framing `json:"framing,omitempty"`
 } // @name ClientCreate
 
 // Socket is one TCP connection.
@@ -100,6 +106,8 @@ type Socket struct {
 	BufferBytes int `json:"buffer_bytes" example:"4194304"`
 	// What it does when its buffer is full: block stops reading (TCP slows the peer), drop_oldest drops and counts.
 	Overflow string `json:"overflow" enums:"block,drop_oldest" example:"block"`
+	// How it cuts what it receives into messages; sends are framed the same way unless ?frame=false.
+	Framing Framing `json:"framing"`
 } // @name Socket
 
 // SocketList is the body of GET /sockets and GET /clients.
@@ -112,8 +120,8 @@ type SocketList struct {
 type SendRequest struct {
 	// The bytes to send, written in the given encoding.
 	Data string `json:"data" example:"hello\n" validate:"required"`
-	// How data is written: utf8 (as is, default), base64 or hex.
-	Encoding string `json:"encoding,omitempty" enums:"utf8,base64,hex" example:"utf8"`
+	// How data is written: utf8 (as is, default), base64, hex (pairs of digits; spaces, :, -, , or 0x between bytes) or escaped (text with \r \n \t \0 \\ \xNN).
+	Encoding string `json:"encoding,omitempty" enums:"utf8,base64,hex,escaped" example:"utf8"`
 } // @name SendRequest
 
 // SendResult says how many bytes were written to the connection.
@@ -142,6 +150,8 @@ type Message struct {
 	Encoding string `json:"encoding" enums:"utf8,base64,hex" example:"utf8"`
 	// The bytes received, written in encoding.
 	Data string `json:"data" example:"hello\n"`
+	// Only on a framed socket's last message: the frame was over max_frame, or the peer closed before it ended. It holds the bytes as they came (delimiter or header not removed); the socket's close_reason says which.
+	Partial bool `json:"partial,omitempty" example:"false"`
 } // @name Message
 
 // Bytes returns the message's data decoded from its encoding. Unlike a send
@@ -175,7 +185,7 @@ func serverOut(s sockets.ServerInfo) Server {
 	return Server{
 		ID: s.ID, Address: s.Address, State: s.State, Error: s.Error, CreatedAt: s.CreatedAt,
 		Sockets: s.Sockets, Accepted: s.Accepted, Rejected: s.Rejected,
-		BufferBytes: s.BufferBytes, Overflow: string(s.Overflow),
+		BufferBytes: s.BufferBytes, Overflow: string(s.Overflow), Framing: framingOut(s.Framing),
 	}
 }
 
@@ -187,6 +197,7 @@ func socketOut(s sockets.SocketInfo) Socket {
 		BytesReceived: s.BytesReceived, BytesSent: s.BytesSent,
 		BufferedBytes: s.BufferedBytes, BufferedMessages: s.BufferedMessages,
 		DroppedBytes: s.DroppedBytes, BufferBytes: s.BufferBytes, Overflow: string(s.Overflow),
+		Framing: framingOut(s.Framing),
 	}
 	if !s.ClosedAt.IsZero() {
 		t := s.ClosedAt

@@ -178,3 +178,6 @@ func (s *Server) FrameOf(p []byte) ([]byte, error) {
 	fr := newFramer(s.recv.framing)
 	return fr.frameOf(p)
 }
+
+// Framing returns the socket's framing, with its defaults filled in.
+func (s *Socket) Framing() Framing { return s.framing }
