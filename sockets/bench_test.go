@@ -36,6 +36,12 @@ func benchPair(b *testing.B, r *Registry, bufBytes int) (*net.TCPConn, *Socket) 
 	if err != nil {
 		b.Fatal(err)
 	}
+	return benchPeer(b, r, srv)
+}
+
+// benchPeer connects a peer to srv and returns it and the accepted socket.
+func benchPeer(b *testing.B, r *Registry, srv *Server) (*net.TCPConn, *Socket) {
+	b.Helper()
 	c, err := net.Dial("tcp", srv.addr)
 	if err != nil {
 		b.Fatal(err)

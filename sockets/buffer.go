@@ -230,16 +230,28 @@ func (b *buffer) push(data []byte, blk *block, owned bool, now time.Time) bool {
 	b.size += len(data)
 	b.trim()
 	b.mem.add(delta)
+	if b.next.whole {
+		return b.changed != nil // woken once for all the frames of a read: see wakeFrames
+	}
 	return b.wakeChanged()
 }
 
 // pushFrame is push of one frame, copied, as a message of its own (frames
-// are never appended to one another); partial marks it Partial. The read
-// loop is its only caller.
+// are never appended to one another); partial marks it Partial. It wakes
+// no reader: the stage calls wakeFrames once it has stored the frames of
+// a read, so that a waiting reader takes them together instead of one
+// wake-up each. The read loop is its only caller.
 func (b *buffer) pushFrame(p []byte, partial bool, now time.Time) bool {
 	b.next = frameMark{whole: true, partial: partial}
 	defer func() { b.next = frameMark{} }()
 	return b.push(p, nil, false, now)
+}
+
+// wakeFrames wakes the readers waiting for what pushFrame stored.
+func (b *buffer) wakeFrames() {
+	b.mu.Lock()
+	b.wakeChanged()
+	b.mu.Unlock()
 }
 
 // dataCost is what a message's bytes cost: its block, or its slice's capacity.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // Property tests and fuzz targets of the framing stage, without a socket:
@@ -22,8 +23,8 @@ type stageRun struct {
 func runStage(f Framing, data []byte, sizes func(left int) int) stageRun {
 	mem := newMemory(0)
 	var run stageRun
-	st := &frameStage{mem: mem, fr: newFramer(f), max: f.MaxFrame, amend: func(string) {}}
-	st.emit = func(p []byte, partial bool) (bool, error) {
+	st := &frameStage{mem: mem, fr: newFramer(f), max: f.MaxFrame, amend: func(string) {}, wake: func() {}}
+	st.emit = func(p []byte, partial bool, _ time.Time) (bool, error) {
 		run.frames = append(run.frames, tframe{data: string(p), partial: partial})
 		return false, nil
 	}

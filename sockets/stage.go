@@ -3,7 +3,6 @@ package sockets
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 )
 
@@ -42,7 +41,7 @@ func newStage(s *Socket, f Framing) stage {
 		return rawStage{s}
 	}
 	fs := &frameStage{mem: s.mem, fr: newFramer(f), max: f.MaxFrame, emit: s.storeFrame}
-	fs.amend = s.amendReason
+	fs.amend, fs.wake = s.amendReason, s.buf.wakeFrames
 	return fs
 }
 
@@ -75,40 +74,46 @@ type frameStage struct {
 	fr  framer
 	max int // MaxFrame
 	// emit stores one frame (copied) as a message: Socket.storeFrame.
-	emit    func(p []byte, partial bool) (woke bool, err error)
+	emit    func(p []byte, partial bool, at time.Time) (woke bool, err error)
+	wake    func()            // wakes the readers of what emit stored: buffer.wakeFrames
 	amend   func(what string) // Socket.amendReason
 	pend    []byte            // the start of the frame being read
 	scanned int               // bytes of pend that the delimiter search has seen
 	acct    int               // cap(pend) as counted in the total
 }
 
-func (st *frameStage) write(data []byte, blk *block, _ bool) (bool, error) {
+func (st *frameStage) write(data []byte, blk *block, _ bool) (woke bool, err error) {
 	defer blk.unref() // every frame is copied out of it
+	defer func() {
+		if woke {
+			st.wake()
+		}
+	}()
 	// Each frame reserves its own share; the read's goes back.
 	st.mem.add(-int64(len(data) + entryCost))
+	now := time.Now().UTC() // the frames of one read arrived together (and the clock costs)
 	buf, from := data, 0
 	if len(st.pend) > 0 {
 		st.setPend(append(st.pend, data...))
 		buf, from = st.pend, st.scanned
 	}
-	woke := false
 	off := 0
 	for {
 		rest := buf[off:]
 		n, ferr := st.fr.next(rest, from)
 		if ferr != nil {
-			return woke, st.stop(rest[:min(len(rest), st.fr.f.HeaderBytes)], ferr.Error())
+			return woke, st.stop(rest[:min(len(rest), st.fr.f.HeaderBytes)], ferr.Error(), now)
 		}
 		if n > st.max || (n == 0 && len(rest) >= st.max) {
 			if len(rest) < st.max {
 				break // a length header said so: the partial message is its first max bytes
 			}
-			return woke, st.stop(rest[:st.max], fmt.Sprintf("frame over max_frame (%d bytes): its first %d bytes are stored as a partial message", st.max, st.max))
+			return woke, st.stop(rest[:st.max], fmt.Sprintf("frame over max_frame (%d bytes): its first %d bytes are stored as a partial message", st.max, st.max), now)
 		}
 		if n == 0 {
 			break
 		}
-		w, err := st.emit(st.fr.payload(rest[:n]), false)
+		w, err := st.emit(st.fr.payload(rest[:n]), false, now)
 		if err != nil {
 			return woke, err
 		}
@@ -136,10 +141,11 @@ func (st *frameStage) write(data []byte, blk *block, _ bool) (bool, error) {
 
 // stop stores what was read of a frame that ends the stream as a partial
 // message and returns the error that closes the socket with reason.
-func (st *frameStage) stop(partial []byte, reason string) error {
-	if _, err := st.emit(partial, true); err != nil {
+func (st *frameStage) stop(partial []byte, reason string, now time.Time) error {
+	if _, err := st.emit(partial, true, now); err != nil {
 		return err
 	}
+	st.wake()
 	st.setPend(nil)
 	return &frameError{reason: reason}
 }
@@ -148,13 +154,14 @@ func (st *frameStage) stop(partial []byte, reason string) error {
 // block) and the registry-wide total have room for it. It returns
 // errStageClosing when the socket closes first. The read loop is its only
 // caller.
-func (s *Socket) storeFrame(p []byte, partial bool) (bool, error) {
+func (s *Socket) storeFrame(p []byte, partial bool, at time.Time) (bool, error) {
 	if s.buf.overflow == OverflowBlock && len(p) > s.room {
 		for {
 			n, freed := s.buf.space()
 			if s.room = n; n >= len(p) {
 				break
 			}
+			s.buf.wakeFrames() // the reader that makes room may wait for the frames stored so far
 			select {
 			case <-freed:
 			case <-s.closing:
@@ -162,16 +169,13 @@ func (s *Socket) storeFrame(p []byte, partial bool) (bool, error) {
 			}
 		}
 	}
-	if !s.reserve(int64(len(p) + entryCost)) {
+	if !s.reserve(int64(len(p)+entryCost), s.buf.wakeFrames) {
 		return false, errStageClosing
 	}
 	s.room -= len(p)
 	kept := s.ev.bus.keep(p)
-	woke := s.buf.pushFrame(p, partial, time.Now().UTC())
+	woke := s.buf.pushFrame(p, partial, at)
 	s.publishReceived(len(p), kept)
-	if woke {
-		runtime.Gosched() // let the waiting reader answer (see readInto)
-	}
 	return woke, nil
 }
 
@@ -192,7 +196,8 @@ func (st *frameStage) end(err error) string {
 		}
 		return closeReason(err)
 	}
-	_, serr := st.emit(st.pend, true)
+	_, serr := st.emit(st.pend, true, time.Now().UTC())
+	st.wake()
 	st.setPend(nil)
 	what := fmt.Sprintf("in the middle of a frame: its first %d bytes are stored as a partial message", n)
 	if serr != nil {
@@ -207,14 +212,16 @@ func (st *frameStage) end(err error) string {
 }
 
 // reserve takes n bytes of the registry-wide total, waiting until it has
-// them. It returns false when the socket closes first.
-func (s *Socket) reserve(n int64) bool {
+// them; before it waits it calls wake. It returns false when the socket
+// closes first.
+func (s *Socket) reserve(n int64, wake func()) bool {
 	for {
 		took := s.mem.reserve(n)
 		if took == n {
 			return true
 		}
 		s.mem.add(-took)
+		wake()
 		freed := s.mem.freedChan()
 		if s.mem.avail() >= n {
 			continue
