@@ -56,6 +56,7 @@ type Socket struct {
 	created  time.Time
 	buf      *buffer
 	mem      *memory
+	waiting  *waiters // the registry's count of parked reads
 	writeTO  time.Duration
 	onClosed func(*Socket) // called once by the read loop after the close
 	ev       socketEvents  // its side of the event bus (events_hooks.go)
@@ -75,7 +76,7 @@ type Socket struct {
 	closedMono  time.Time // with the monotonic reading, for the retention
 }
 
-func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, bufBytes int, overflow Overflow, mem *memory, writeTO time.Duration) *Socket {
+func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, bufBytes int, overflow Overflow, mem *memory, waiting *waiters, writeTO time.Duration) *Socket {
 	return &Socket{
 		id:       id,
 		kind:     kind,
@@ -86,6 +87,7 @@ func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, bufByte
 		created:  time.Now().UTC(),
 		buf:      newBuffer(bufBytes, overflow, mem),
 		mem:      mem,
+		waiting:  waiting,
 		writeTO:  writeTO,
 		done:     make(chan struct{}),
 		closing:  make(chan struct{}),
@@ -384,10 +386,21 @@ func (s *Socket) Read(ctx context.Context, o ReadOptions) (Selection, error) {
 		defer t.Stop()
 		timeout = t.C
 	}
+	parked := false
+	defer func() {
+		if parked {
+			s.waiting.add(-1)
+		}
+	}()
 	for {
 		sel, changed := s.buf.selectAfter(after, o.Limit, o.MaxBytes)
 		if len(sel.Messages) > 0 || sel.EOF || timeout == nil {
 			return s.withState(sel), nil
+		}
+		// Counted once changed is taken: a push after this wakes the read.
+		if !parked {
+			parked = true
+			s.waiting.add(1)
 		}
 		select {
 		case <-changed:
