@@ -84,11 +84,11 @@ func (c Config) withDefaults() Config {
 // Registry owns every server and socket of one process. All methods are
 // safe for concurrent use.
 type Registry struct {
-	cfg     Config
-	mem     *memory
-	waiting waiters       // reads parked in Socket.Read (Waiting)
-	events  *bus          // nil only in benchmarks that measure the engine without it
-	stop    chan struct{} // closed by Close; ends the janitor
+	cfg    Config
+	mem    *memory
+	gauges gauges        // parked reads and sends under way (Waiting, Sending)
+	events *bus          // nil only in benchmarks that measure the engine without it
+	stop   chan struct{} // closed by Close; ends the janitor
 
 	mu         sync.RWMutex // guards the following fields
 	closed     bool
@@ -178,7 +178,7 @@ func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, bufBytes 
 	if srv != nil {
 		serverID = srv.id
 	}
-	s := newSocket(id, kind, serverID, conn, bufBytes, ov, r.mem, &r.waiting, r.cfg.WriteTimeout)
+	s := newSocket(id, kind, serverID, conn, bufBytes, ov, r.mem, &r.gauges, r.cfg.WriteTimeout)
 	s.onClosed = r.socketClosed
 	s.ev.bus = r.events
 	if srv != nil && !srv.addSocket(id) {

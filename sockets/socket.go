@@ -56,7 +56,7 @@ type Socket struct {
 	created  time.Time
 	buf      *buffer
 	mem      *memory
-	waiting  *waiters // the registry's count of parked reads
+	gauges   *gauges // the registry's counts of parked reads and sends under way
 	writeTO  time.Duration
 	onClosed func(*Socket) // called once by the read loop after the close
 	ev       socketEvents  // its side of the event bus (events_hooks.go)
@@ -76,7 +76,7 @@ type Socket struct {
 	closedMono  time.Time // with the monotonic reading, for the retention
 }
 
-func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, bufBytes int, overflow Overflow, mem *memory, waiting *waiters, writeTO time.Duration) *Socket {
+func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, bufBytes int, overflow Overflow, mem *memory, g *gauges, writeTO time.Duration) *Socket {
 	return &Socket{
 		id:       id,
 		kind:     kind,
@@ -87,7 +87,7 @@ func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, bufByte
 		created:  time.Now().UTC(),
 		buf:      newBuffer(bufBytes, overflow, mem),
 		mem:      mem,
-		waiting:  waiting,
+		gauges:   g,
 		writeTO:  writeTO,
 		done:     make(chan struct{}),
 		closing:  make(chan struct{}),
@@ -286,6 +286,8 @@ func (s *Socket) sending(ctx context.Context, src Source, send func() (int64, er
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	s.gauges.sending.add(1)
+	defer s.gauges.sending.add(-1)
 	s.beginSend(src)
 	defer s.endSend()
 	fired := make(chan struct{})
@@ -389,7 +391,7 @@ func (s *Socket) Read(ctx context.Context, o ReadOptions) (Selection, error) {
 	parked := false
 	defer func() {
 		if parked {
-			s.waiting.add(-1)
+			s.gauges.waiting.add(-1)
 		}
 	}()
 	for {
@@ -400,7 +402,7 @@ func (s *Socket) Read(ctx context.Context, o ReadOptions) (Selection, error) {
 		// Counted once changed is taken: a push after this wakes the read.
 		if !parked {
 			parked = true
-			s.waiting.add(1)
+			s.gauges.waiting.add(1)
 		}
 		select {
 		case <-changed:

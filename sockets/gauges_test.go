@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -9,18 +10,30 @@ import (
 // waitWaiting waits, on the registry's own signal, until n reads are parked.
 func waitWaiting(t testing.TB, r *Registry, n int) {
 	t.Helper()
+	waitGauge(t, "parked reads", r.WaitingChanged, r.Waiting, n)
+}
+
+// waitSending waits, on the registry's own signal, until n sends are under
+// way.
+func waitSending(t testing.TB, r *Registry, n int) {
+	t.Helper()
+	waitGauge(t, "sends under way", r.SendingChanged, r.Sending, n)
+}
+
+func waitGauge(t testing.TB, what string, changedChan func() <-chan struct{}, count func() int, n int) {
+	t.Helper()
 	deadline := time.NewTimer(guard)
 	defer deadline.Stop()
 	for {
-		changed := r.WaitingChanged()
-		got := r.Waiting()
+		changed := changedChan()
+		got := count()
 		if got == n {
 			return
 		}
 		select {
 		case <-changed:
 		case <-deadline.C:
-			t.Fatalf("waited %v for %d parked reads; %d are", guard, n, got)
+			t.Fatalf("waited %v for %d %s; %d are", guard, n, what, got)
 		}
 	}
 }
@@ -127,7 +140,7 @@ func TestWaitingEndsWithTheDeadline(t *testing.T) {
 // many watchers there are: a watcher that reads the count after taking the
 // channel misses none.
 func TestWaitingChangedMissesNoChange(t *testing.T) {
-	var w waiters
+	var w gauge
 	first := w.changed()
 	second := w.changed()
 	if first != second {
@@ -151,5 +164,39 @@ func TestWaitingChangedMissesNoChange(t *testing.T) {
 	<-next
 	if got := w.n.Load(); got != 0 {
 		t.Fatalf("count: got %d, want 0", got)
+	}
+}
+
+// Sending counts the sends under way: one that waits on a peer that takes
+// nothing counts until its write timeout ends it, and one that went out
+// whole counts no more.
+func TestSendingCountsSendsUnderWay(t *testing.T) {
+	r := newTestRegistry(t, Config{WriteTimeout: 200 * time.Millisecond})
+	_, peer, s := connectPair(t, r, ListenOptions{})
+	peer.SetReadBuffer(4096) // and it reads nothing
+	s.conn.SetWriteBuffer(4096)
+	if got := r.Sending(); got != 0 {
+		t.Fatalf("no send yet: Sending() = %d, want 0", got)
+	}
+	if _, err := s.SendBytes(context.Background(), []byte("small")); err != nil {
+		t.Fatalf("a small send: %v", err)
+	}
+	if got := r.Sending(); got != 0 {
+		t.Fatalf("after a send went out: Sending() = %d, want 0", got)
+	}
+	started := r.SendingChanged() // closed when the send below starts
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.SendBytes(context.Background(), make([]byte, 8<<20))
+		done <- err
+	}()
+	select {
+	case <-started:
+	case <-time.After(guard):
+		t.Fatal("the send never counted")
+	}
+	waitSending(t, r, 0) // its write timeout ends it
+	if err := <-done; !errors.Is(err, ErrWriteTimeout) {
+		t.Fatalf("a send the peer takes nothing of: got %v, want ErrWriteTimeout", err)
 	}
 }
