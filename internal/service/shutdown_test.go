@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -39,7 +40,7 @@ func (b *syncBuffer) String() string {
 // withAPI starts the real API (api.New over a real registry) on a service
 // that holds its streams, and returns it with the router. The registry is
 // closed with the test, after the service has shut down.
-func withAPI(t *testing.T, c Config) (*running, http.Handler) {
+func withAPI(t *testing.T, c Config) (*running, *sockets.Registry, http.Handler) {
 	t.Helper()
 	reg := sockets.New(sockets.Config{Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { reg.Close() }) // cleanups run last first: after the shutdown
@@ -48,7 +49,55 @@ func withAPI(t *testing.T, c Config) (*running, http.Handler) {
 		e = api.New(reg, api.Options{Logger: slog.New(slog.DiscardHandler), Holder: s, EventHeartbeat: 20 * time.Millisecond})
 		return e
 	})
-	return r, e
+	return r, reg, e
+}
+
+// acceptedSocket opens a server on reg, connects a peer to it (closed with
+// the test) and returns the id of the socket it accepted.
+func acceptedSocket(t *testing.T, reg *sockets.Registry) string {
+	t.Helper()
+	srv, err := reg.Listen(context.Background(), sockets.ListenOptions{Host: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := reg.Subscribe(sockets.SubscribeOptions{Filter: sockets.EventFilter{
+		ServerIDs: []string{srv.Info().ID}, Types: []string{string(sockets.EventSocketConnected)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	peer, err := net.DialTimeout("tcp", srv.Info().Address, guard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	evs, err := sub.Next(ctx, nil, 0)
+	if err != nil {
+		t.Fatalf("waiting for the server to accept the peer: %v", err)
+	}
+	return evs[0].SocketID
+}
+
+// waitParked waits, on the engine's own signal, until n long polls are
+// parked in reg.
+func waitParked(t *testing.T, reg *sockets.Registry, n int) {
+	t.Helper()
+	deadline := time.NewTimer(guard)
+	defer deadline.Stop()
+	for {
+		changed := reg.WaitingChanged()
+		got := reg.Waiting()
+		if got == n {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("waited %v for %d parked reads; %d are", guard, n, got)
+		}
+	}
 }
 
 // heldStream stands for a hijacked stream (a WebSocket): it holds itself
@@ -107,12 +156,13 @@ func openEvents(t *testing.T, client *http.Client, addr string) *http.Response {
 	return res
 }
 
-// Shutdown with an event stream open and a held stream that ends only when
-// its context does: both contexts end, Shutdown waits for the held stream's
-// release and returns without error, every hold released; no goroutine is
-// left (the package's goleak check).
+// Shutdown with a long poll parked, an event stream open and a held stream
+// that ends only when its context does: the poll answers, the streams'
+// contexts end, Shutdown waits for the held stream's release and returns
+// without error, every hold released; no goroutine is left (the package's
+// goleak check).
 func TestShutdownEndsAndWaitsForStreams(t *testing.T) {
-	r, _ := withAPI(t, Config{RequestTimeout: time.Minute})
+	r, reg, _ := withAPI(t, Config{RequestTimeout: time.Minute})
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	res := openEvents(t, &http.Client{Transport: tr}, r.addr)
@@ -122,6 +172,18 @@ func TestShutdownEndsAndWaitsForStreams(t *testing.T) {
 		streamEnded <- err
 	}()
 	h := hold(t, r.Service)
+	id := acceptedSocket(t, reg)
+	polled := make(chan int, 1)
+	go func() {
+		res, err := (&http.Client{Transport: tr}).Get("http://" + r.addr + "/sockets/" + id + "/messages?wait=60s")
+		if err != nil {
+			polled <- 0
+			return
+		}
+		res.Body.Close()
+		polled <- res.StatusCode
+	}()
+	waitParked(t, reg, 1)
 	if got := heldCount(r.Service); got != 2 {
 		t.Fatalf("held streams before the shutdown: got %d, want 2 (the event stream and one more)", got)
 	}
@@ -136,6 +198,14 @@ func TestShutdownEndsAndWaitsForStreams(t *testing.T) {
 	case <-h.ended:
 	case <-time.After(guard):
 		t.Fatal("the held stream's context did not end at the shutdown")
+	}
+	select {
+	case code := <-polled:
+		if code != http.StatusOK {
+			t.Fatalf("the long poll at the shutdown: got %d, want 200 with what it has", code)
+		}
+	case <-time.After(guard):
+		t.Fatal("the long poll is still parked after the shutdown began")
 	}
 	select {
 	case err := <-streamEnded:
@@ -226,7 +296,7 @@ func TestShutdownTimeoutSaysWhatWasCut(t *testing.T) {
 // stream answers 503 shutting-down: here through the same router on a
 // second listener, as a request already in flight would see it.
 func TestHoldAfterShutdownIsRefused(t *testing.T) {
-	r, e := withAPI(t, Config{})
+	r, _, e := withAPI(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	if err := r.Shutdown(ctx); err != nil {
@@ -249,5 +319,26 @@ func TestHoldAfterShutdownIsRefused(t *testing.T) {
 	}
 	if res.StatusCode != http.StatusServiceUnavailable || p.Type != "urn:sockman:problem:shutting-down" {
 		t.Fatalf("GET /events after the shutdown: got %d %s (%s), want 503 urn:sockman:problem:shutting-down", res.StatusCode, p.Type, p.Detail)
+	}
+}
+
+// Serve after the shutdown began serves nothing: it returns
+// http.ErrServerClosed at once, with its listener closed.
+func TestServeAfterShutdown(t *testing.T) {
+	s := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown before Serve: got %v, want nil", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := s.Serve(ln, http.NotFoundHandler()); !errors.Is(err, http.ErrServerClosed) {
+		t.Fatalf("Serve after Shutdown: got %v, want http.ErrServerClosed", err)
+	}
+	if c, err := net.DialTimeout("tcp", ln.Addr().String(), guard); err == nil {
+		c.Close()
+		t.Fatal("the listener still takes connections after Serve returned")
 	}
 }
