@@ -1,41 +1,34 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// The long-poll tests do not run in parallel: they wait until a poll is
-// parked in the engine by looking at every goroutine's stack, which only
-// tells their own polls apart when nothing else runs.
-
-// parkedReads counts the reads parked in the engine, waiting for a message,
-// a close or their deadline.
-func parkedReads() int {
-	buf := make([]byte, 1<<20)
+// waitParked waits until n reads are parked in a's engine, waiting for a
+// message, a close or their deadline.
+func waitParked(t testing.TB, a *testAPI, n int) {
+	t.Helper()
+	deadline := time.NewTimer(testTimeout)
+	defer deadline.Stop()
 	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
+		changed := a.reg.WaitingChanged()
+		got := a.reg.Waiting()
+		if got == n {
+			return
 		}
-		buf = make([]byte, 2*len(buf))
-	}
-	parked := 0
-	for _, g := range bytes.Split(buf, []byte("\n\n")) {
-		if bytes.Contains(g, []byte(" [select")) && bytes.Contains(g, []byte("sockets.(*Socket).Read(")) {
-			parked++
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("waited %v for %d parked reads; %d are", testTimeout, n, got)
 		}
 	}
-	return parked
 }
 
 // poll is a long poll running in its own goroutine.
@@ -54,7 +47,7 @@ func startPoll(t *testing.T, a *testAPI, req *http.Request) *poll {
 		defer close(p.done)
 		p.res, p.err = a.tryDo(req)
 	}()
-	waitFor(t, testTimeout, func() bool { return parkedReads() == 1 })
+	waitParked(t, a, 1)
 	select {
 	case <-p.done:
 		t.Fatalf("the poll answered before anything happened: %d %s, %v", p.res.StatusCode, p.res.body, p.err)
@@ -148,7 +141,8 @@ func TestLongPollClientGivingUpLeavesNothingBehind(t *testing.T) {
 	}
 	// The handler notices the closed connection and returns; the
 	// package's goleak check covers the rest.
-	waitFor(t, testTimeout, func() bool { return a.active.Load() == 0 && parkedReads() == 0 })
+	waitParked(t, a, 0)
+	waitFor(t, testTimeout, func() bool { return a.active.Load() == 0 })
 	if got := a.socket(t, s.ID); got.State != "connected" {
 		t.Errorf("got socket state %s, want it untouched by the abandoned poll", got.State)
 	}

@@ -13,7 +13,7 @@ import (
 // bufferSocket is a socket with a buffer and no connection: enough for Read,
 // which only touches the buffer.
 func bufferSocket(limit int, ov Overflow, mem *memory) *Socket {
-	return &Socket{buf: newBuffer(limit, ov, mem)}
+	return &Socket{buf: newBuffer(limit, ov, mem), gauges: &gauges{}}
 }
 
 // pushSizes stores one message of each size, as the read loop does: the

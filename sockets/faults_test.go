@@ -27,7 +27,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,21 +91,25 @@ func pollUntil(timeout time.Duration, cond func() bool) bool {
 	return true
 }
 
-// faultWaitParked waits until some goroutine is blocked inside fn (a
-// function name as runtime.Stack prints it): the way to know that a long
-// poll is waiting in the engine, not still on its way there.
-func faultWaitParked(t testing.TB, fn string) {
+// faultWaitParked waits until n reads are parked in the registry, waiting
+// for data: the way to know that a long poll is waiting in the engine, not
+// still on its way there.
+func faultWaitParked(t testing.TB, r *sockets.Registry, n int) {
 	t.Helper()
-	buf := make([]byte, 1<<20)
-	faultWaitFor(t, faultGuard, "a goroutine blocked in "+fn, func() bool {
-		for {
-			n := runtime.Stack(buf, true)
-			if n < len(buf) {
-				return bytes.Contains(buf[:n], []byte(fn))
-			}
-			buf = make([]byte, 2*len(buf))
+	deadline := time.NewTimer(faultGuard)
+	defer deadline.Stop()
+	for {
+		changed := r.WaitingChanged()
+		got := r.Waiting()
+		if got == n {
+			return
 		}
-	})
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("waited %v for %d parked reads; %d are", faultGuard, n, got)
+		}
+	}
 }
 
 // uncheckedHeader, on a request, passes it by the openapi.yaml validator,
@@ -926,7 +929,7 @@ func TestFaultClientGoneMidLongPollLosesNothing(t *testing.T) {
 				_, err := a.try(ctx, http.MethodGet, "/sockets/"+s.ID+"/messages?after=1&wait=60s", nil, "Accept", accept)
 				done <- err
 			}()
-			faultWaitParked(t, "sockets.(*Socket).Read(")
+			faultWaitParked(t, a.reg, 1)
 			cancel()
 			if err := <-done; !errors.Is(err, context.Canceled) {
 				t.Fatalf("abandoned poll: got %v, want the client's own cancellation", err)
@@ -1018,7 +1021,7 @@ func TestFaultDeleteDuringLongPoll(t *testing.T) {
 				res, err := a.try(context.Background(), http.MethodGet, "/sockets/"+s.ID+"/messages?after=0&wait=60s", nil)
 				polled <- sendResult{res, err}
 			}()
-			faultWaitParked(t, "sockets.(*Socket).Read(")
+			faultWaitParked(t, a.reg, 1)
 			a.call(http.MethodDelete, "/sockets/"+s.ID, nil).want(t, http.StatusNoContent)
 
 			// The poll answers at once, saying the socket is closed.

@@ -86,6 +86,7 @@ func (c Config) withDefaults() Config {
 type Registry struct {
 	cfg    Config
 	mem    *memory
+	gauges gauges        // parked reads and sends under way (Waiting, Sending)
 	events *bus          // nil only in benchmarks that measure the engine without it
 	stop   chan struct{} // closed by Close; ends the janitor
 
@@ -177,7 +178,7 @@ func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, o recvOpt
 	if srv != nil {
 		serverID = srv.id
 	}
-	s := newSocket(id, kind, serverID, conn, o, r.mem, r.cfg.WriteTimeout)
+	s := newSocket(id, kind, serverID, conn, o, r.mem, &r.gauges, r.cfg.WriteTimeout)
 	s.onClosed = r.socketClosed
 	s.ev.bus = r.events
 	if srv != nil && !srv.addSocket(id) {

@@ -239,12 +239,8 @@ func TestBroadcastHoldsNoBufferPerSocket(t *testing.T) {
 		_, _, err := r.Broadcast(context.Background(), srv.Info().ID, data)
 		done <- err
 	}()
-	// Every socket's send is blocked on its peer.
-	stacks := make([]byte, 16<<20)
-	waitFor(t, guard, func() bool {
-		n := runtime.Stack(stacks, true)
-		return bytes.Count(stacks[:n], []byte("sockets.(*Socket).write(")) == peers
-	})
+	// Every socket's send is under way, on a peer that reads nothing.
+	waitSending(t, r, peers)
 	runtime.GC()
 	runtime.ReadMemStats(&during)
 	grew := int64(during.HeapAlloc) - int64(before.HeapAlloc)

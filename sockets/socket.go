@@ -59,6 +59,7 @@ type Socket struct {
 	room     int     // what buf had room for when the stage last asked; the read loop's own
 	framing  Framing // as checked, for Info and framed sends
 	mem      *memory
+	gauges   *gauges // the registry's counts of parked reads and sends under way
 	writeTO  time.Duration
 	onClosed func(*Socket) // called once by the read loop after the close
 	ev       socketEvents  // its side of the event bus (events_hooks.go)
@@ -78,7 +79,7 @@ type Socket struct {
 	closedMono  time.Time // with the monotonic reading, for the retention
 }
 
-func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, o recvOptions, mem *memory, writeTO time.Duration) *Socket {
+func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, o recvOptions, mem *memory, g *gauges, writeTO time.Duration) *Socket {
 	s := &Socket{
 		id:       id,
 		kind:     kind,
@@ -90,6 +91,7 @@ func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, o recvO
 		buf:      newBuffer(o.bufBytes, o.overflow, mem),
 		framing:  o.framing,
 		mem:      mem,
+		gauges:   g,
 		writeTO:  writeTO,
 		done:     make(chan struct{}),
 		closing:  make(chan struct{}),
@@ -298,6 +300,8 @@ func (s *Socket) sending(ctx context.Context, src Source, send func() (int64, er
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	s.gauges.sending.add(1)
+	defer s.gauges.sending.add(-1)
 	s.beginSend(src)
 	defer s.endSend()
 	fired := make(chan struct{})
@@ -398,10 +402,21 @@ func (s *Socket) Read(ctx context.Context, o ReadOptions) (Selection, error) {
 		defer t.Stop()
 		timeout = t.C
 	}
+	parked := false
+	defer func() {
+		if parked {
+			s.gauges.waiting.add(-1)
+		}
+	}()
 	for {
 		sel, changed := s.buf.selectAfter(after, o.Limit, o.MaxBytes)
 		if len(sel.Messages) > 0 || sel.EOF || timeout == nil {
 			return s.withState(sel), nil
+		}
+		// Counted once changed is taken: a push after this wakes the read.
+		if !parked {
+			parked = true
+			s.gauges.waiting.add(1)
 		}
 		select {
 		case <-changed:

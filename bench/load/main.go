@@ -224,7 +224,7 @@ func run(c config) int {
 	fmt.Printf("load: streamed for %v; %d hammering requests; drained after %v\n", c.duration, hammered.Load(), time.Since(started.Add(c.duration)).Round(time.Millisecond))
 
 	// SIGTERM with every socket live and long polls pending.
-	polls := longPolls(ctx, cl, socks, reasons, c.polls, bad)
+	polls := longPolls(ctx, svc.reg, cl, socks, reasons, c.polls, bad)
 	if err := svc.terminate(c.shutdownTO + time.Minute); err != nil {
 		fmt.Fprintf(os.Stderr, "load: %v\n", err)
 		return 1

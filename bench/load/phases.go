@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sockman/sockman/api"
+	"github.com/sockman/sockman/sockets"
 )
 
 // openSockets opens c.sockets sockets, half accepted by a sockman server
@@ -229,7 +229,7 @@ type pending struct {
 
 // longPolls starts up to n long polls on connected sockets that hold no
 // message, and returns once every one waits in the engine.
-func longPolls(ctx context.Context, cl *client, socks []*sock, reasons map[*sock]string, n int, bad *problems) pending {
+func longPolls(ctx context.Context, reg *sockets.Registry, cl *client, socks []*sock, reasons map[*sock]string, n int, bad *problems) pending {
 	p := pending{done: make(chan int, n)}
 	for _, s := range socks {
 		if p.n == n {
@@ -248,22 +248,21 @@ func longPolls(ctx context.Context, cl *client, socks []*sock, reasons map[*sock
 			p.done <- a.status
 		}()
 	}
-	deadline := time.Now().Add(time.Minute)
-	for parked(`sockets.(*Socket).Read(`) < p.n {
-		if time.Now().After(deadline) {
-			bad.add("only %d of %d long polls were waiting after a minute", parked(`sockets.(*Socket).Read(`), p.n)
-			break
+	deadline := time.NewTimer(time.Minute)
+	defer deadline.Stop()
+	for {
+		changed := reg.WaitingChanged()
+		got := reg.Waiting()
+		if got >= p.n {
+			return p
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-changed:
+		case <-deadline.C:
+			bad.add("only %d of %d long polls were waiting after a minute", got, p.n)
+			return p
+		}
 	}
-	return p
-}
-
-// parked counts the goroutines whose stack holds fn.
-func parked(fn string) int {
-	buf := make([]byte, 64<<20)
-	n := runtime.Stack(buf, true)
-	return strings.Count(string(buf[:n]), fn)
 }
 
 // peersClosed waits until every peer has seen its connection end and

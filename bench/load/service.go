@@ -14,13 +14,15 @@ import (
 
 	"github.com/sockman/sockman"
 	"github.com/sockman/sockman/api"
+	httpservice "github.com/sockman/sockman/internal/service" // service is this tool's running sockman
 	"github.com/sockman/sockman/sockets"
 )
 
 // service is sockman running in this process, wired as `sockman serve`
-// wires it (registry, API, http.Server with a base context that ends long
-// polls) and stopped as serve stops it when SIGTERM comes: stop taking
-// requests and end long polls, wait for requests in flight up to the
+// wires it (registry, API, and the HTTP server of internal/service, which
+// holds the event streams and ends long polls at the shutdown) and stopped
+// as serve stops it when SIGTERM comes: stop taking requests and streams,
+// end long polls and streams, wait for requests in flight up to the
 // shutdown timeout, close every server and socket and wait for their
 // goroutines. Running it here, not as a child process, is what lets the
 // tool count its goroutines and descriptors before and after.
@@ -33,7 +35,7 @@ type service struct {
 	signalled    time.Time     // when SIGTERM arrived
 	shutdownTook time.Duration // from SIGTERM to the registry closed
 	cut          error         // the shutdown timeout cut requests (nil: all finished)
-	serveErr     error         // the http.Server stopped before SIGTERM
+	serveErr     error         // the HTTP server stopped before SIGTERM
 }
 
 // startService starts sockman on 127.0.0.1 and an ephemeral port. It shuts
@@ -46,21 +48,20 @@ func startService(cfg sockets.Config, maxWait, shutdownTimeout time.Duration, lo
 		reg.Close()
 		return nil, err
 	}
-	e := api.New(reg, api.Options{MaxWait: maxWait, OpenAPI: sockman.OpenAPI, Logger: log})
-	base, cancelBase := context.WithCancel(context.Background())
-	srv := &http.Server{
-		Handler:           e,
+	// serve's bounds with its defaults; no cap on API connections, which
+	// the load opens by the thousand.
+	svc := httpservice.New(httpservice.Config{
 		ReadHeaderTimeout: 10 * time.Second,
-		WriteTimeout:      3 * time.Minute, // as serve's: each request's deadline anew after a read's answer set its own
+		RequestTimeout:    3 * time.Minute, // as serve's: each request's deadline anew after a read's answer set its own
 		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
+		Logger:            log,
+	})
+	e := api.New(reg, api.Options{MaxWait: maxWait, OpenAPI: sockman.OpenAPI, Logger: log, Holder: svc})
 	s := &service{reg: reg, addr: ln.Addr().String(), done: make(chan struct{})}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- svc.Serve(ln, e) }()
 	go func() {
 		defer close(s.done)
 		defer signal.Stop(sigs)
@@ -68,18 +69,16 @@ func startService(cfg sockets.Config, maxWait, shutdownTimeout time.Duration, lo
 		case <-sigs:
 		case err := <-errc:
 			s.serveErr = err
-			cancelBase()
+			ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			defer cancel()
+			svc.Shutdown(ctx)
 			reg.Close()
 			return
 		}
 		s.signalled = time.Now()
-		cancelBase()
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			s.cut = err
-			srv.Close()
-		}
+		s.cut = svc.Shutdown(ctx)
 		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr = err
 		}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"net/http"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -16,13 +15,15 @@ import (
 	"github.com/sockman/sockman"
 	"github.com/sockman/sockman/api"
 	"github.com/sockman/sockman/internal/loglimit"
+	httpservice "github.com/sockman/sockman/internal/service" // the name service is the tests' running sockman
 	"github.com/sockman/sockman/sockets"
 )
 
-// serve runs the API until ctx ends, then shuts down in order: stop taking
-// requests and end long polls, wait for requests in flight (up to
-// --shutdown-timeout), close every server and socket and wait for their
-// goroutines. When ready is not nil it receives the API's address once it
+// serve runs the API until ctx ends, then shuts down in order: the service
+// (internal/service) stops taking requests and streams, ends long polls and
+// streams, and waits for requests in flight and streams (up to
+// --shutdown-timeout); then every server and socket is closed and their
+// goroutines waited for. When ready is not nil it receives the API's address once it
 // is serving. It refuses to start, before binding anything, when the
 // configuration would expose the API without a token.
 func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- string) error {
@@ -104,6 +105,7 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 	}()
 	defer func() { stopMem(); <-memDone }()
 	hosts := allowedHosts(c, ln.Addr())
+	svc := httpservice.New(serviceConfig(c, log))
 	e := api.New(reg, api.Options{
 		MaxBody:      c.MaxBody,
 		MaxWait:      c.MaxWait,
@@ -116,17 +118,10 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		AnswerStallTimeout: c.AnswerStall,
 		EventHeartbeat:     c.EventHeartbeat,
 		StreamWriteTimeout: c.WriteTimeout,
+		Holder:             svc,
 	})
-
-	// Cancelling the base context ends every request's context: long polls
-	// answer at once instead of holding the shutdown.
-	baseCtx, cancelBase := context.WithCancel(context.Background())
-	defer cancelBase()
-	srv := newHTTPServer(c, e, baseCtx, log)
-	conns := newAPIConns(c.MaxAPIConns, log)
-	srv.ConnState = conns.track
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(conns.listener(ln)) }()
+	go func() { errc <- svc.Serve(ln, e) }()
 
 	addr := ln.Addr().String()
 	log.Info("sockman serving", "addr", addr, "swagger", "http://"+addr+"/swagger/index.html",
@@ -151,52 +146,49 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 
 	select {
 	case err := <-errc:
+		shutdown(svc, c.ShutdownTimeout)
 		return fmt.Errorf("API server stopped: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	cancelBase()
-	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("requests still running at the shutdown timeout were cut", "err", err)
-		srv.Close()
-	}
+	shutdown(svc, c.ShutdownTimeout) // logs what the timeout cut, if anything
 	<-errc
-	conns.stop()
 	reg.Close()
 	log.Info("stopped")
 	return nil
 }
 
+// shutdown stops svc within timeout.
+func shutdown(svc *httpservice.Service, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_ = svc.Shutdown(ctx)
+}
+
 // minTokenLen is the token length under which serve warns.
 const minTokenLen = 16
 
-// newHTTPServer returns the API's http.Server, every bound derived from c:
+// serviceConfig returns the bounds of the API's HTTP server, derived from c:
 //
 //   - ReadHeaderTimeout (--read-header-timeout) closes a client that is slow
 //     to send its headers (slowloris); MaxHeaderBytes bounds their size.
-//   - ReadTimeout and WriteTimeout bound a whole request, body and answer
-//     included (requestTimeout), and leave room for the longest request
-//     sockman allows: a long poll of --max-wait or a connect of
-//     --max-connect-timeout. A read deadline that passed would also cancel
-//     the request's context, so ReadTimeout must be as long.
+//   - RequestTimeout bounds a whole request, body and answer included
+//     (requestTimeout), and leaves room for the longest request sockman
+//     allows: a long poll of --max-wait or a connect of
+//     --max-connect-timeout.
 //   - IdleTimeout closes kept-alive connections that send nothing.
+//   - MaxAPIConns is --max-api-conns.
 //   - The answer of a read gets its own progress deadline
-//     (--answer-stall-timeout), renewed as the client takes it; WriteTimeout
-//     gives each next request on the connection its deadline anew.
-//
-// Request contexts derive from base.
-func newHTTPServer(c serveConfig, h http.Handler, base context.Context, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
+//     (--answer-stall-timeout), renewed as the client takes it; the write
+//     timeout gives each next request on the connection its deadline anew.
+func serviceConfig(c serveConfig, log *slog.Logger) httpservice.Config {
+	return httpservice.Config{
 		ReadHeaderTimeout: c.ReadHeaderTimeout,
-		ReadTimeout:       requestTimeout(c),
-		WriteTimeout:      requestTimeout(c),
+		RequestTimeout:    requestTimeout(c),
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		MaxAPIConns:       c.MaxAPIConns,
+		Logger:            log,
 	}
 }
 

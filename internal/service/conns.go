@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"container/list"
@@ -13,8 +13,10 @@ import (
 	"golang.org/x/net/netutil"
 )
 
-// apiConns holds the API to --max-api-conns connections at once, so that
-// clients who only open connections cannot take every file descriptor.
+// apiConns holds the API to Config.MaxAPIConns connections at once (sockman's
+// --max-api-conns), so that clients who only open connections cannot take
+// every file descriptor. Without a cap it only tracks the connections, so
+// that a shutdown cut short can say how many it cut.
 //
 // netutil.LimitListener does the counting: at the cap, Accept waits until a
 // connection closes, and newcomers wait in the kernel's listen backlog.
@@ -70,9 +72,12 @@ func newAPIConns(max int, log *slog.Logger) *apiConns {
 	return &apiConns{max: max, log: log, open: map[net.Conn]bool{}, waiting: list.New(), elems: map[net.Conn]*list.Element{}}
 }
 
-// listener returns ln limited to the cap. Serve the http.Server whose
-// ConnState is track on it.
+// listener returns ln limited to the cap (ln itself without a cap). Serve
+// the http.Server whose ConnState is track on it.
 func (a *apiConns) listener(ln net.Listener) net.Listener {
+	if a.max <= 0 {
+		return ln
+	}
 	raw := &rawListener{Listener: ln}
 	return &limitedListener{Listener: netutil.LimitListener(raw, a.max), raw: raw}
 }
@@ -101,7 +106,7 @@ func (a *apiConns) track(c net.Conn, s http.ConnState) {
 // counts it out; when no connection is quiet yet, it arms the timer that
 // looks again. a.mu must be held.
 func (a *apiConns) makeRoom() net.Conn {
-	if len(a.open) < a.max || a.waiting.Len() == 0 {
+	if a.max <= 0 || len(a.open) < a.max || a.waiting.Len() == 0 {
 		return nil
 	}
 	now := time.Now()
@@ -152,6 +157,14 @@ func (a *apiConns) closeVictim(c net.Conn) {
 		a.log.Warn("the API holds --max-api-conns connections: closing the oldest that are idle or have sent no request yet, to make room; raise --max-api-conns if these are your clients",
 			"max_api_conns", a.max, "closed", made, "per", capWarnEvery)
 	}
+}
+
+// openConns returns how many connections are open (hijacked ones are no
+// longer counted).
+func (a *apiConns) openConns() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.open)
 }
 
 // stop disarms the timer. Call it once the http.Server has shut down.
