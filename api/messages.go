@@ -27,7 +27,8 @@ const (
 // send writes to one socket.
 //
 //	@Summary		Send to a socket
-//	@Description	Writes bytes to the connection and answers once they are written. The body is JSON {"data","encoding"} (encoding utf8 by default, base64 or hex), or raw bytes with Content-Type application/octet-stream or text/plain, sent byte for byte as they stream in (so a raw body without Content-Length that turns out to be over --max-body gets 413 after its first --max-body bytes went out; the detail says how many). A peer that takes no data within the write timeout gives 504 with the bytes sent so far.
+//	@Description	Writes bytes to the connection and answers once they are written. The body is JSON {"data","encoding"} (encoding utf8 by default, base64, hex such as "48 65 6c" or "0x48,0x65", or escaped such as "AT\\r\\n"; a malformed one is a 400 that says at which byte), or raw bytes with Content-Type application/octet-stream or text/plain, sent byte for byte as they stream in (so a raw body without Content-Length that turns out to be over --max-body gets 413 after its first --max-body bytes went out; the detail says how many). A peer that takes no data within the write timeout gives 504 with the bytes sent so far.
+//	@Description	On a framed socket (see framing on POST /servers and POST /clients) the send is one frame: lines appends \n, delimiter its delimiter, length_prefix prepends the header, and fixed takes exactly its size (else 400). ?frame=false sends the bytes as they are.
 //	@Tags			sockets
 //	@ID				send
 //	@Accept			json
