@@ -33,6 +33,8 @@ var (
 	ErrWriteTimeout = errors.New("write timed out")
 	// ErrLimit: a configured limit (sockets, servers, buffer memory) is reached.
 	ErrLimit = errors.New("limit reached")
+	// ErrWriteClosed: the socket was shut down for writing (Socket.Shutdown).
+	ErrWriteClosed = errors.New("socket is closed for writing")
 	// ErrClosed: the registry is shutting down.
 	ErrClosed = errors.New("registry is closed")
 )
@@ -124,6 +126,8 @@ const (
 	ArgBufferBytes Arg = "buffer bytes" // ListenOptions.BufferBytes, DialOptions.BufferBytes
 	ArgTimeout     Arg = "timeout"      // DialOptions.Timeout
 	ArgEventID     Arg = "event id"     // SubscribeOptions.After: at most the last event's id
+	ArgKeepAlive   Arg = "keepalive"    // RecvOptions.KeepAlive, in nanoseconds
+	ArgName        Arg = "name bytes"   // RecvOptions.Name and filters by name: its length
 )
 
 // RangeError says that an argument is out of its range. It matches
@@ -138,6 +142,10 @@ type RangeError struct {
 }
 
 func (e *RangeError) Error() string {
+	if e.Arg == ArgKeepAlive {
+		return fmt.Sprintf("%v: keepalive %v is out of range %v to %v in whole seconds, or 0 for off", ErrInvalid,
+			time.Duration(e.Value), time.Duration(e.Min), time.Duration(e.Max))
+	}
 	if e.Arg == ArgTimeout {
 		return fmt.Sprintf("%v: timeout %v is out of range %v to %v", ErrInvalid,
 			time.Duration(e.Value), time.Duration(e.Min), time.Duration(e.Max))

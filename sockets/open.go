@@ -63,7 +63,8 @@ func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error)
 
 	network, ip := ipNetwork(ip)
 	addr := net.JoinHostPort(ip.String(), strconv.Itoa(o.Port))
-	lc := net.ListenConfig{Control: r.cfg.ListenPolicy.Control, KeepAlive: 30 * time.Second}
+	// KeepAlive -1: register sets each socket's own (applyTCP).
+	lc := net.ListenConfig{Control: r.cfg.ListenPolicy.Control, KeepAlive: -1}
 	// Plain TCP, as for dials. Go listens with MPTCP by default on Linux: a
 	// listener would then cost a second kernel socket, and a peer whose
 	// kernel speaks MPTCP would get another protocol than the one it is
@@ -289,8 +290,8 @@ func (r *Registry) Dial(ctx context.Context, o DialOptions) (*Socket, error) {
 	addr := net.JoinHostPort(host, strconv.Itoa(o.Port))
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	d := net.Dialer{Resolver: r.cfg.Resolver, Control: r.cfg.ConnectPolicy.Control, KeepAlive: 30 * time.Second}
-	d.SetMultipathTCP(false) // the default; GODEBUG=multipathtcp cannot change it
+	d := net.Dialer{Resolver: r.cfg.Resolver, Control: r.cfg.ConnectPolicy.Control, KeepAlive: -1} // see Listen
+	d.SetMultipathTCP(false)                                                                       // the default; GODEBUG=multipathtcp cannot change it
 	conn, err := d.DialContext(ctx, dialNetwork(host), addr)
 	if err != nil {
 		r.mu.Lock()

@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/sockman/sockman/internal/quote"
 )
@@ -14,6 +15,12 @@ type RecvOptions struct {
 	BufferBytes int     // 0 means Config.BufferBytes
 	Overflow    string  // "block" (default) or "drop_oldest"
 	Framing     Framing // the zero value is raw
+
+	// Connection control (control.go).
+	HalfClose bool           // a peer's FIN leaves the socket open for sends
+	NoDelay   *bool          // TCP_NODELAY; nil means true
+	KeepAlive *time.Duration // keepalive idle time and interval; nil: DefaultKeepAlive, 0: off
+	Name      string         // a label, at most Config.MaxNameBytes
 }
 
 // recvOptions are RecvOptions checked and with defaults filled in, as a
@@ -22,6 +29,11 @@ type recvOptions struct {
 	bufBytes int
 	overflow Overflow
 	framing  Framing // Type and MaxFrame set
+
+	halfClose bool
+	noDelay   bool
+	keepAlive time.Duration // 0: off
+	name      string
 }
 
 // Framing types, as Framing.Type names them.
@@ -82,7 +94,11 @@ func (r *Registry) recvOptions(o RecvOptions) (recvOptions, error) {
 	if err != nil {
 		return recvOptions{}, err
 	}
-	return recvOptions{bufBytes: bufBytes, overflow: ov, framing: f}, nil
+	out := recvOptions{bufBytes: bufBytes, overflow: ov, framing: f}
+	if err := r.connOptions(o, &out); err != nil {
+		return recvOptions{}, err
+	}
+	return out, nil
 }
 
 // checkFraming validates f for a buffer of bufBytes and fills in its

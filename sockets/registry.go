@@ -22,6 +22,7 @@ type Config struct {
 	MaxDialTimeout  time.Duration // the longest connect timeout a request may ask for (DefaultMaxDialTimeout)
 	WriteTimeout    time.Duration // a send fails when the peer takes no data for this long (DefaultWriteTimeout)
 	ClosedRetention time.Duration // how long a closed socket stays readable (DefaultClosedRetention)
+	MaxNameBytes    int           // the longest name label of a server or socket (DefaultMaxNameBytes)
 	ConnectPolicy   *Policy       // checked on every dialled address; nil: the default policy
 	ListenPolicy    *Policy       // checked on every bound address; nil: the default policy
 	Resolver        *net.Resolver // resolves names for dial and listen; nil: net.DefaultResolver
@@ -60,6 +61,7 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxBufferBytes, DefaultMaxBufferBytes)
 	def(&c.MaxSockets, DefaultMaxSockets)
 	def(&c.MaxServers, DefaultMaxServers)
+	def(&c.MaxNameBytes, DefaultMaxNameBytes)
 	def(&c.EventHistory, DefaultEventHistory)
 	def(&c.MaxSubscribers, DefaultMaxSubscribers)
 	if c.EventHistoryBytes <= 0 {
@@ -94,6 +96,7 @@ type Registry struct {
 	closed     bool
 	servers    map[string]*Server
 	sockets    map[string]*Socket
+	conns      map[string]*Socket // by connKey, to find the other end of a connection (linkPeer)
 	lastServer uint64
 	lastSocket uint64
 	open       int            // connected sockets plus dials in progress
@@ -111,6 +114,7 @@ func New(cfg Config) *Registry {
 		stop:    make(chan struct{}),
 		servers: make(map[string]*Server),
 		sockets: make(map[string]*Socket),
+		conns:   make(map[string]*Socket),
 	}
 	r.wg.Add(1)
 	go r.janitor()
@@ -155,6 +159,7 @@ func validPort(port int) error {
 // and returns ErrClosed when the registry is closed, ErrLimit when the
 // socket limit is reached.
 func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, o recvOptions, reserved bool) (*Socket, error) {
+	r.applyTCP(conn, o) // before the lock: system calls
 	r.mu.Lock()
 	if r.closed {
 		if reserved {
@@ -188,6 +193,7 @@ func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, o recvOpt
 		return nil, &NotFoundError{Server: true, ID: srv.id, Closing: true}
 	}
 	r.sockets[id] = s
+	r.linkPeer(s)
 	s.publishConnected() // under the lock: before anything can use the socket
 	r.wg.Add(1)
 	r.mu.Unlock()
@@ -263,6 +269,7 @@ type SocketFilter struct {
 	Kind     Kind
 	ServerID string
 	State    string
+	Name     string // exact
 }
 
 // Sockets returns the sockets that match f, oldest first.
@@ -270,7 +277,7 @@ func (r *Registry) Sockets(f SocketFilter) []*Socket {
 	r.mu.RLock()
 	list := make([]*Socket, 0, len(r.sockets))
 	for _, s := range r.sockets {
-		if (f.Kind == "" || s.kind == f.Kind) && (f.ServerID == "" || s.serverID == f.ServerID) {
+		if (f.Kind == "" || s.kind == f.Kind) && (f.ServerID == "" || s.serverID == f.ServerID) && (f.Name == "" || s.copts.name == f.Name) {
 			list = append(list, s)
 		}
 	}
@@ -298,26 +305,32 @@ func compareIDs(a, b string) int {
 
 // DeleteSocket closes the socket (if open), waits for its read loop, and
 // forgets it and what it buffered. ErrSocketNotFound if there is none.
-func (r *Registry) DeleteSocket(id string) error {
+func (r *Registry) DeleteSocket(id string) error { return r.ForgetSocket(id, CloseOptions{}) }
+
+// ForgetSocket is DeleteSocket, closing the connection as o says.
+func (r *Registry) ForgetSocket(id string, o CloseOptions) error {
 	r.mu.Lock()
 	s, ok := r.sockets[id]
-	delete(r.sockets, id)
+	if ok {
+		delete(r.sockets, id)
+		r.unlinkPeer(s)
+	}
 	r.mu.Unlock()
 	if !ok {
 		return &NotFoundError{ID: id}
 	}
-	r.forget(s, ReasonAPI)
+	r.forget(s, o)
 	return nil
 }
 
 // forget closes a socket already removed from the map and frees its buffer.
-func (r *Registry) forget(s *Socket, reason string) {
+func (r *Registry) forget(s *Socket, o CloseOptions) {
 	if s.serverID != "" {
 		if srv, err := r.Server(s.serverID); err == nil {
 			srv.removeSocket(s.id)
 		}
 	}
-	s.Close(reason)
+	s.closeWith(o)
 	s.buf.release()
 	r.publishRemoved(s)
 }
@@ -409,12 +422,13 @@ func (r *Registry) sweep(now time.Time) {
 	for id, s := range r.sockets {
 		if at, closed := s.closedSince(); closed && now.Sub(at) >= r.cfg.ClosedRetention {
 			delete(r.sockets, id)
+			r.unlinkPeer(s)
 			expired = append(expired, s)
 		}
 	}
 	r.mu.Unlock()
 	for _, s := range expired {
-		r.forget(s, ReasonAPI)
+		r.forget(s, CloseOptions{})
 	}
 }
 

@@ -144,6 +144,10 @@ type ServerInfo struct {
 	BufferBytes int
 	Overflow    Overflow
 	Framing     Framing
+	Name        string
+	HalfClose   bool
+	NoDelay     bool
+	KeepAlive   time.Duration // 0: off
 }
 
 // Info returns a snapshot of the server.
@@ -162,6 +166,10 @@ func (s *Server) Info() ServerInfo {
 		BufferBytes: s.recv.bufBytes,
 		Overflow:    s.recv.overflow,
 		Framing:     s.recv.framing,
+		Name:        s.recv.name,
+		HalfClose:   s.recv.halfClose,
+		NoDelay:     s.recv.noDelay,
+		KeepAlive:   s.recv.keepAlive,
 	}
 	if s.failure != "" {
 		info.State = StateFailed

@@ -29,6 +29,8 @@ func TestAcceptRegistersSocketWithKindAndServer(t *testing.T) {
 		BufferBytes:   1234,
 		Overflow:      OverflowDropOldest,
 		Framing:       Framing{Type: FrameRaw},
+		NoDelay:       true,
+		KeepAlive:     DefaultKeepAlive,
 	}
 	if info != want {
 		t.Fatalf("socket info: got %+v, want %+v", info, want)

@@ -55,9 +55,10 @@ type Socket struct {
 	remote   string
 	created  time.Time
 	buf      *buffer
-	stage    stage   // between the read loop and buf (stage.go)
-	room     int     // what buf had room for when the stage last asked; the read loop's own
-	framing  Framing // as checked, for Info and framed sends
+	stage    stage       // between the read loop and buf (stage.go)
+	room     int         // what buf had room for when the stage last asked; the read loop's own
+	framing  Framing     // as checked, for Info and framed sends
+	copts    recvOptions // its connection options (halfClose, noDelay, keepAlive, name), for Info
 	mem      *memory
 	gauges   *gauges // the registry's counts of parked reads and sends under way
 	writeTO  time.Duration
@@ -69,6 +70,7 @@ type Socket struct {
 
 	bytesRecv atomic.Int64
 	bytesSent atomic.Int64
+	peerID    atomic.Pointer[string] // the socket at the other end, when it is the registry's (Registry.linkPeer)
 
 	writeMu sync.Mutex // serialises Send so that messages never interleave
 
@@ -77,6 +79,8 @@ type Socket struct {
 	closeReason string
 	closedAt    time.Time // UTC, for display
 	closedMono  time.Time // with the monotonic reading, for the retention
+	readClosed  bool      // a half-close socket had the peer's FIN
+	writeClosed bool      // Shutdown sent our FIN
 }
 
 func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, o recvOptions, mem *memory, g *gauges, writeTO time.Duration) *Socket {
@@ -90,6 +94,7 @@ func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, o recvO
 		created:  time.Now().UTC(),
 		buf:      newBuffer(o.bufBytes, o.overflow, mem),
 		framing:  o.framing,
+		copts:    o,
 		mem:      mem,
 		gauges:   g,
 		writeTO:  writeTO,
@@ -156,7 +161,14 @@ func (s *Socket) readInto(rd *queuedReader) {
 			}
 		}
 		if err != nil {
-			s.finish(s.stage.end(err))
+			reason := s.stage.end(err)
+			if errors.Is(err, io.EOF) && s.copts.halfClose && s.readEnded() {
+				// The peer's FIN leaves us open for sends: the loop
+				// has nothing more to read, and waits for the close.
+				<-s.closing
+				return
+			}
+			s.finish(reason)
 			return
 		}
 	}
@@ -214,7 +226,10 @@ func closeReason(err error) string {
 
 // finish marks the socket closed with reason, unless it already is, and
 // closes the connection. It reports whether this call closed it.
-func (s *Socket) finish(reason string) bool {
+func (s *Socket) finish(reason string) bool { return s.end(reason, false) }
+
+// end is finish, aborting the connection with an RST when reset is set.
+func (s *Socket) end(reason string, reset bool) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -226,6 +241,9 @@ func (s *Socket) finish(reason string) bool {
 	s.closedAt = s.closedMono.UTC() // UTC drops the monotonic reading
 	close(s.closing)
 	s.mu.Unlock()
+	if reset {
+		s.conn.SetLinger(0) // close then sends an RST
+	}
 	s.conn.Close()
 	return true
 }
@@ -300,6 +318,12 @@ func (s *Socket) sending(ctx context.Context, src Source, send func() (int64, er
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	shut := s.writeClosed
+	s.mu.Unlock()
+	if shut {
+		return 0, s.writeShutError()
+	}
 	s.gauges.sending.add(1)
 	defer s.gauges.sending.add(-1)
 	s.beginSend(src)
@@ -373,7 +397,9 @@ func (s *Socket) writeError(err error, sent int64) error {
 		// may still be queued in the kernel, and the read loop, the only
 		// reader, stores it and then ends with the peer's close or reset
 		// (once the buffer has room, if it is full). Later sends get the
-		// same error from the kernel.
+		// same error from the kernel. A half-close socket that had the
+		// peer's FIN reads no more: it closes here.
+		s.lostPeer(err)
 		return fmt.Errorf("%w: the peer of socket %s closed the connection after %d bytes were sent: %v; what it sent before stays readable", ErrSocketClosed, s.id, sent, err)
 	}
 	return fmt.Errorf("%w: writing to socket %s after %d bytes: %v", ErrSocketClosed, s.id, sent, err)
@@ -461,6 +487,15 @@ type SocketInfo struct {
 	BufferBytes      int
 	Overflow         Overflow
 	Framing          Framing
+
+	// Connection control.
+	Name         string
+	HalfClose    bool
+	NoDelay      bool
+	KeepAlive    time.Duration // 0: off
+	ReadClosed   bool          // a half-close socket had the peer's FIN
+	WriteClosed  bool          // shut down for writing
+	PeerSocketID string        // the socket at the other end, when it is the registry's
 }
 
 // Info returns a snapshot of the socket.
@@ -482,8 +517,16 @@ func (s *Socket) Info() SocketInfo {
 		BufferBytes:      s.buf.limit,
 		Overflow:         s.buf.overflow,
 		Framing:          s.framing,
+		Name:             s.copts.name,
+		HalfClose:        s.copts.halfClose,
+		NoDelay:          s.copts.noDelay,
+		KeepAlive:        s.copts.keepAlive,
+	}
+	if p := s.peerID.Load(); p != nil {
+		info.PeerSocketID = *p
 	}
 	s.mu.Lock()
+	info.ReadClosed, info.WriteClosed = s.readClosed, s.writeClosed
 	if s.closed {
 		info.State = StateClosed
 		info.CloseReason = s.closeReason
