@@ -170,6 +170,31 @@ func badInputs() []badInput {
 		add(http.MethodDelete, path, "", "", http.StatusNotFound)
 	}
 
+	// Connection control: options on servers and clients, lists by name,
+	// shutdown, close and reset.
+	for _, opts := range []string{
+		`"keepalive":"often"`, `"keepalive":"500ms"`, `"keepalive":"1.5s"`, `"keepalive":"10h"`, `"keepalive":"-1s"`,
+		`"keepalive":0`, `"keepalive":""`, `"no_delay":"yes"`, `"no_delay":1`, `"half_close":"true"`,
+		`"name":"` + long + `"`, `"name":"a\nb"`, `"name":5`, `"name":"\u0000"`,
+	} {
+		add(http.MethodPost, "/servers", js, `{"port":0,`+opts+`}`, http.StatusBadRequest)
+		add(http.MethodPost, "/clients", js, `{"host":"127.0.0.1","port":80,`+opts+`}`, http.StatusBadRequest)
+	}
+	for _, path := range []string{"/servers", "/sockets", "/clients"} {
+		for _, q := range []string{"name=", "name", "name=a&name=b", "name=" + long, "name=%zz", "name=a%09b"} {
+			add(http.MethodGet, path+"?"+q, "", "", http.StatusBadRequest)
+		}
+	}
+	for _, q := range []string{"reset=yes", "reset=", "reset", "reset=true&reset=false", "force=true"} {
+		add(http.MethodPost, "/sockets/{sock}/close?"+q, "", "", http.StatusBadRequest)
+		add(http.MethodDelete, "/sockets/{sock}?"+q, "", "", http.StatusBadRequest)
+	}
+	add(http.MethodPost, "/sockets/{sock}/shutdown?reset=true", "", "", http.StatusBadRequest)
+	add(http.MethodGet, "/sockets/{sock}/shutdown", "", "", http.StatusMethodNotAllowed)
+	add(http.MethodPost, "/sockets/sock-999999/shutdown", "", "", http.StatusNotFound)
+	add(http.MethodPost, "/sockets/sock-999999/close", "", "", http.StatusNotFound)
+	add(http.MethodPost, "/sockets/{closed}/shutdown", "", "", http.StatusConflict)
+
 	// Methods and routes that do not exist.
 	for _, m := range [][2]string{
 		{http.MethodPut, "/servers"}, {http.MethodDelete, "/servers"}, {http.MethodPatch, "/servers/{srv}"},
@@ -246,7 +271,7 @@ func TestBadInputIsAProblemNeverA5xx(t *testing.T) {
 	// Every route of the API has bad requests in the table.
 	for _, r := range []string{
 		"/healthz", "/openapi.yaml", "/servers", "/servers/{id}", "/servers/{id}/messages", "/clients",
-		"/sockets", "/sockets/{id}", "/sockets/{id}/messages",
+		"/sockets", "/sockets/{id}", "/sockets/{id}/messages", "/sockets/{id}/shutdown", "/sockets/{id}/close",
 	} {
 		if !covered[r] {
 			t.Errorf("no bad request in the table for %s", r)

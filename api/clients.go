@@ -49,10 +49,11 @@ func (h *handlers) createClient(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s, err := h.reg.Dial(c.Request().Context(), sockets.DialOptions{
-		Host: req.Host, Port: *req.Port, Timeout: timeout,
-		Recv: sockets.RecvOptions{BufferBytes: req.BufferBytes, Overflow: req.Overflow, Framing: framing},
-	})
+	recv := sockets.RecvOptions{BufferBytes: req.BufferBytes, Overflow: req.Overflow, Framing: framing}
+	if err := req.apply(&recv); err != nil {
+		return err
+	}
+	s, err := h.reg.Dial(c.Request().Context(), sockets.DialOptions{Host: req.Host, Port: *req.Port, Timeout: timeout, Recv: recv})
 	if err != nil {
 		return err
 	}
@@ -68,15 +69,21 @@ func (h *handlers) createClient(c echo.Context) error {
 //	@Tags			clients
 //	@ID				listClients
 //	@Produce		json
-//	@Success		200	{object}	SocketList
-//	@Failure		400	{object}	Problem	"A query parameter (this operation takes none), or a query string that does not parse"
+//	@Param			name	query		string	false	"Only clients with this name (exact)"	example(modem)
+//	@Success		200		{object}	SocketList
+//	@Failure		400		{object}	Problem	"A name that is empty, repeated or too long (--max-name-bytes), an unknown query parameter, or a query string that does not parse"
 //	@Failure		401	{object}	Problem	"Token missing or wrong"
 //	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Security		BearerAuth
 //	@Router			/clients [get]
 func (h *handlers) listClients(c echo.Context) error {
-	if _, err := query(c); err != nil {
+	q, err := query(c, "name")
+	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, socketList(h.reg.Sockets(sockets.SocketFilter{Kind: sockets.KindClient})))
+	name, err := h.queryName(q)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, socketList(h.reg.Sockets(sockets.SocketFilter{Kind: sockets.KindClient, Name: name})))
 }

@@ -78,12 +78,19 @@ var (
 	boundFlags = map[string]string{
 		"MaxBufferBytes": "--max-buffer-bytes",
 		"MaxDialTimeout": "--max-connect-timeout",
+		"MaxNameBytes":   "--max-name-bytes",
 	}
 )
 
 func rangeDetail(e *sockets.RangeError) string {
 	if e.Arg == sockets.ArgEventID {
 		return fmt.Sprintf("event id %d (after or Last-Event-ID) is beyond the last event, %d; ids start again at 1 when the service restarts: start without after and Last-Event-ID to take events from now on", e.Value, e.Max)
+	}
+	switch e.Arg {
+	case sockets.ArgName:
+		return fmt.Sprintf("name is %d bytes, more than the %d that --max-name-bytes allows; use a shorter one", e.Value, e.Max)
+	case sockets.ArgKeepAlive:
+		return fmt.Sprintf("keepalive %v is out of range %v to %v (in whole seconds); \"0\" turns keepalive off", time.Duration(e.Value), time.Duration(e.Min), time.Duration(e.Max))
 	}
 	field := rangeFields[e.Arg]
 	if field == "" {

@@ -19,7 +19,7 @@ import (
 // Problem is an RFC 9457 problem document, the body of every error response.
 type Problem struct {
 	// A URI naming the kind of problem: one of the types in PROBLEMS.md, which says what to do about each.
-	Type string `json:"type" example:"urn:sockman:problem:socket-not-found" enums:"urn:sockman:problem:bad-request,urn:sockman:problem:invalid-argument,urn:sockman:problem:unauthorized,urn:sockman:problem:forbidden,urn:sockman:problem:forbidden-by-policy,urn:sockman:problem:not-found,urn:sockman:problem:server-not-found,urn:sockman:problem:socket-not-found,urn:sockman:problem:method-not-allowed,urn:sockman:problem:address-in-use,urn:sockman:problem:socket-closed,urn:sockman:problem:body-too-large,urn:sockman:problem:unsupported-media-type,urn:sockman:problem:internal-error,urn:sockman:problem:connect-failed,urn:sockman:problem:limit-reached,urn:sockman:problem:shutting-down,urn:sockman:problem:cancelled,urn:sockman:problem:connect-timeout,urn:sockman:problem:write-timeout"`
+	Type string `json:"type" example:"urn:sockman:problem:socket-not-found" enums:"urn:sockman:problem:bad-request,urn:sockman:problem:invalid-argument,urn:sockman:problem:unauthorized,urn:sockman:problem:forbidden,urn:sockman:problem:forbidden-by-policy,urn:sockman:problem:not-found,urn:sockman:problem:server-not-found,urn:sockman:problem:socket-not-found,urn:sockman:problem:method-not-allowed,urn:sockman:problem:address-in-use,urn:sockman:problem:socket-closed,urn:sockman:problem:socket-closed-for-writing,urn:sockman:problem:body-too-large,urn:sockman:problem:unsupported-media-type,urn:sockman:problem:internal-error,urn:sockman:problem:connect-failed,urn:sockman:problem:limit-reached,urn:sockman:problem:shutting-down,urn:sockman:problem:cancelled,urn:sockman:problem:connect-timeout,urn:sockman:problem:write-timeout"`
 	// Short summary of the kind of problem.
 	Title string `json:"title" example:"Not Found"`
 	// The HTTP status code.
@@ -93,6 +93,8 @@ var ProblemTypes = []ProblemType{
 		"Choose another port, or port 0 for an ephemeral one (the answer gives the port bound)."),
 	problemType("socket-closed", http.StatusConflict, sockets.ErrSocketClosed,
 		"Read what the socket received and delete it; to send again, open a new connection."),
+	problemType("socket-closed-for-writing", http.StatusConflict, sockets.ErrWriteClosed,
+		"The socket sent its FIN (POST /sockets/{id}/shutdown): read what the peer still sends, and open a new connection to send again."),
 	problemType("body-too-large", http.StatusRequestEntityTooLarge, errTooLarge,
 		"Send the data in smaller bodies, or ask the operator to raise --max-body."),
 	problemType("unsupported-media-type", http.StatusUnsupportedMediaType, errUnsupportedMedia,

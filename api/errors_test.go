@@ -302,15 +302,17 @@ func TestUnknownQueryParameterIsRefused(t *testing.T) {
 		takes        string // what the detail lists
 	}{
 		{http.MethodPost, "/servers?port=0", `{"port":0}`, "no query parameters"},
-		{http.MethodGet, "/servers?state=failed", nil, "no query parameters"},
+		{http.MethodGet, "/servers?state=failed", nil, "takes name"},
 		{http.MethodGet, "/servers/" + s.ServerID + "?verbose=1", nil, "no query parameters"},
 		{http.MethodDelete, "/servers/" + s.ServerID + "?close=true", nil, "close_sockets"},
 		{http.MethodPost, "/servers/" + s.ServerID + "/messages?encoding=hex", `{"data":"00"}`, "takes frame"},
 		{http.MethodPost, "/clients?timeout_ms=1", `{"host":"127.0.0.1","port":1}`, "no query parameters"},
-		{http.MethodGet, "/clients?state=closed", nil, "no query parameters"},
+		{http.MethodGet, "/clients?state=closed", nil, "takes name"},
 		{http.MethodGet, "/sockets?kinds=client", nil, "kind, server_id, state"},
 		{http.MethodGet, "/sockets/" + s.ID + "?x", nil, "no query parameters"},
-		{http.MethodDelete, "/sockets/" + s.ID + "?force=true", nil, "no query parameters"},
+		{http.MethodDelete, "/sockets/" + s.ID + "?force=true", nil, "takes reset"},
+		{http.MethodPost, "/sockets/" + s.ID + "/close?force=true", nil, "takes reset"},
+		{http.MethodPost, "/sockets/" + s.ID + "/shutdown?now=1", nil, "no query parameters"},
 		{http.MethodPost, "/sockets/" + s.ID + "/messages?encoding=hex", `{"data":"00"}`, "takes frame"},
 		{http.MethodGet, "/sockets/" + s.ID + "/messages?cursor=0", nil, "after, limit, max_bytes, wait and encoding"},
 	} {

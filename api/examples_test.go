@@ -76,22 +76,24 @@ var digits = regexp.MustCompile(`[0-9]+`)
 // exist: the security checks (401, 403) and the body limit (413) answer
 // before the handler looks them up.
 var opRequest = map[string]struct{ method, path, body string }{
-	"health":       {http.MethodGet, "/healthz", ""},
-	"getOpenAPI":   {http.MethodGet, "/openapi.yaml", ""},
-	"swaggerUI":    {http.MethodGet, "/swagger/index.html", ""},
-	"listServers":  {http.MethodGet, "/servers", ""},
-	"createServer": {http.MethodPost, "/servers", `{"port":0}`},
-	"getServer":    {http.MethodGet, "/servers/srv-1", ""},
-	"deleteServer": {http.MethodDelete, "/servers/srv-1", ""},
-	"broadcast":    {http.MethodPost, "/servers/srv-1/messages", `{"data":"hello\n"}`},
-	"listClients":  {http.MethodGet, "/clients", ""},
-	"createClient": {http.MethodPost, "/clients", `{"host":"127.0.0.1","port":9988}`},
-	"listSockets":  {http.MethodGet, "/sockets", ""},
-	"getSocket":    {http.MethodGet, "/sockets/sock-1", ""},
-	"deleteSocket": {http.MethodDelete, "/sockets/sock-1", ""},
-	"read":         {http.MethodGet, "/sockets/sock-1/messages", ""},
-	"send":         {http.MethodPost, "/sockets/sock-1/messages", `{"data":"hello\n"}`},
-	"streamEvents": {http.MethodGet, "/events", ""},
+	"health":         {http.MethodGet, "/healthz", ""},
+	"getOpenAPI":     {http.MethodGet, "/openapi.yaml", ""},
+	"swaggerUI":      {http.MethodGet, "/swagger/index.html", ""},
+	"listServers":    {http.MethodGet, "/servers", ""},
+	"createServer":   {http.MethodPost, "/servers", `{"port":0}`},
+	"getServer":      {http.MethodGet, "/servers/srv-1", ""},
+	"deleteServer":   {http.MethodDelete, "/servers/srv-1", ""},
+	"broadcast":      {http.MethodPost, "/servers/srv-1/messages", `{"data":"hello\n"}`},
+	"listClients":    {http.MethodGet, "/clients", ""},
+	"createClient":   {http.MethodPost, "/clients", `{"host":"127.0.0.1","port":9988}`},
+	"listSockets":    {http.MethodGet, "/sockets", ""},
+	"getSocket":      {http.MethodGet, "/sockets/sock-1", ""},
+	"deleteSocket":   {http.MethodDelete, "/sockets/sock-1", ""},
+	"read":           {http.MethodGet, "/sockets/sock-1/messages", ""},
+	"send":           {http.MethodPost, "/sockets/sock-1/messages", `{"data":"hello\n"}`},
+	"streamEvents":   {http.MethodGet, "/events", ""},
+	"shutdownSocket": {http.MethodPost, "/sockets/sock-1/shutdown", ""},
+	"closeSocket":    {http.MethodPost, "/sockets/sock-1/close", ""},
 }
 
 func (a *testAPI) opRequest(t *testing.T, op string) *http.Request {
@@ -148,11 +150,25 @@ func problemCases() map[string]errorCase {
 		c.ListenPolicy, _ = sockets.ParsePolicy("--allow-listen", []string{"127.0.0.2"})
 	})
 	return map[string]errorCase{
-		"listServers 400":  unknownQuery(http.MethodGet, "/servers"),
-		"listClients 400":  unknownQuery(http.MethodGet, "/clients"),
-		"getServer 400":    {req: onServer(http.MethodGet, "/servers/{id}?verbose=1", nil), offContract: true},
-		"getSocket 400":    {req: withSocket(http.MethodGet, "/sockets/{id}?verbose=1", nil), offContract: true},
-		"deleteSocket 400": {req: withSocket(http.MethodDelete, "/sockets/{id}?force=1", nil), offContract: true},
+		"listServers 400":    unknownQuery(http.MethodGet, "/servers"),
+		"listClients 400":    unknownQuery(http.MethodGet, "/clients"),
+		"getServer 400":      {req: onServer(http.MethodGet, "/servers/{id}?verbose=1", nil), offContract: true},
+		"getSocket 400":      {req: withSocket(http.MethodGet, "/sockets/{id}?verbose=1", nil), offContract: true},
+		"deleteSocket 400":   {req: withSocket(http.MethodDelete, "/sockets/{id}?reset=yes", nil), offContract: true},
+		"shutdownSocket 400": {req: withSocket(http.MethodPost, "/sockets/{id}/shutdown?reset=true", nil), offContract: true},
+		"closeSocket 400":    {req: withSocket(http.MethodPost, "/sockets/{id}/close?reset=yes", nil), offContract: true},
+		"shutdownSocket 404": {req: func(t *testing.T, a *testAPI) *http.Request {
+			return a.newRequest(http.MethodPost, "/sockets/sock-9/shutdown", nil)
+		}},
+		"closeSocket 404": {req: func(t *testing.T, a *testAPI) *http.Request {
+			return a.newRequest(http.MethodPost, "/sockets/sock-9/close", nil)
+		}},
+		"shutdownSocket 409": {req: func(t *testing.T, a *testAPI) *http.Request {
+			s, peer := a.pair(t)
+			peer.Close()
+			waitFor(t, testTimeout, func() bool { return a.socket(t, s.ID).State == "closed" })
+			return a.newRequest(http.MethodPost, "/sockets/"+s.ID+"/shutdown", nil)
+		}},
 		"listSockets 400":  {req: get("/sockets?kind=server"), offContract: true},
 		"deleteServer 400": {req: onServer(http.MethodDelete, "/servers/{id}?close_sockets=maybe", nil), offContract: true},
 		"createServer 400": {req: postJSON("/servers", `{"host":"192.0.2.1","port":0}`)},
@@ -324,17 +340,19 @@ func TestProblemExamples(t *testing.T) {
 
 // successTypes are the Go types of the JSON success answers.
 var successTypes = map[string]reflect.Type{
-	"health":       reflect.TypeFor[Health](),
-	"listServers":  reflect.TypeFor[ServerList](),
-	"createServer": reflect.TypeFor[Server](),
-	"getServer":    reflect.TypeFor[Server](),
-	"broadcast":    reflect.TypeFor[BroadcastResult](),
-	"listClients":  reflect.TypeFor[SocketList](),
-	"createClient": reflect.TypeFor[Socket](),
-	"listSockets":  reflect.TypeFor[SocketList](),
-	"getSocket":    reflect.TypeFor[Socket](),
-	"read":         reflect.TypeFor[MessageList](),
-	"send":         reflect.TypeFor[SendResult](),
+	"health":         reflect.TypeFor[Health](),
+	"listServers":    reflect.TypeFor[ServerList](),
+	"createServer":   reflect.TypeFor[Server](),
+	"getServer":      reflect.TypeFor[Server](),
+	"broadcast":      reflect.TypeFor[BroadcastResult](),
+	"listClients":    reflect.TypeFor[SocketList](),
+	"createClient":   reflect.TypeFor[Socket](),
+	"listSockets":    reflect.TypeFor[SocketList](),
+	"getSocket":      reflect.TypeFor[Socket](),
+	"read":           reflect.TypeFor[MessageList](),
+	"send":           reflect.TypeFor[SendResult](),
+	"shutdownSocket": reflect.TypeFor[Socket](),
+	"closeSocket":    reflect.TypeFor[Socket](),
 }
 
 // TestSuccessExamples: every JSON success example is a body the service

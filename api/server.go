@@ -156,6 +156,8 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	e.DELETE("/sockets/:id", h.deleteSocket)
 	e.POST("/sockets/:id/messages", h.send)
 	e.GET("/sockets/:id/messages", h.read)
+	e.POST("/sockets/:id/shutdown", h.shutdownSocket)
+	e.POST("/sockets/:id/close", h.closeSocket)
 
 	e.GET("/events", h.events) // no HEAD: the answer does not end
 	return e

@@ -46,10 +46,11 @@ func (h *handlers) createServer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	srv, err := h.reg.Listen(c.Request().Context(), sockets.ListenOptions{
-		Host: req.Host, Port: *req.Port,
-		Recv: sockets.RecvOptions{BufferBytes: req.BufferBytes, Overflow: req.Overflow, Framing: framing},
-	})
+	recv := sockets.RecvOptions{BufferBytes: req.BufferBytes, Overflow: req.Overflow, Framing: framing}
+	if err := req.apply(&recv); err != nil {
+		return err
+	}
+	srv, err := h.reg.Listen(c.Request().Context(), sockets.ListenOptions{Host: req.Host, Port: *req.Port, Recv: recv})
 	if err != nil {
 		return err
 	}
@@ -65,20 +66,28 @@ func (h *handlers) createServer(c echo.Context) error {
 //	@Tags			servers
 //	@ID				listServers
 //	@Produce		json
-//	@Success		200	{object}	ServerList
-//	@Failure		400	{object}	Problem	"A query parameter (this operation takes none), or a query string that does not parse"
+//	@Param			name	query		string	false	"Only servers with this name (exact)"	example(modem)
+//	@Success		200		{object}	ServerList
+//	@Failure		400		{object}	Problem	"A name that is empty, repeated or too long (--max-name-bytes), an unknown query parameter, or a query string that does not parse"
 //	@Failure		401	{object}	Problem	"Token missing or wrong"
 //	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Security		BearerAuth
 //	@Router			/servers [get]
 func (h *handlers) listServers(c echo.Context) error {
-	if _, err := query(c); err != nil {
+	q, err := query(c, "name")
+	if err != nil {
+		return err
+	}
+	name, err := h.queryName(q)
+	if err != nil {
 		return err
 	}
 	list := h.reg.Servers()
 	out := ServerList{Servers: make([]Server, 0, len(list))}
 	for _, s := range list {
-		out.Servers = append(out.Servers, serverOut(s.Info()))
+		if info := s.Info(); name == "" || info.Name == name {
+			out.Servers = append(out.Servers, serverOut(info))
+		}
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -19,14 +19,15 @@ import (
 //	@Param			kind		query		string	false	"Only this kind"	Enums(accepted, client)
 //	@Param			server_id	query		string	false	"Only sockets this server accepted"	example(srv-1)
 //	@Param			state		query		string	false	"Only this state"	Enums(connected, closed)
+//	@Param			name		query		string	false	"Only sockets with this name (exact; accepted sockets have their server's)"	example(modem)
 //	@Success		200			{object}	SocketList
-//	@Failure		400			{object}	Problem	"Unknown kind or state, a filter that is empty or repeated, or an unknown query parameter"
+//	@Failure		400			{object}	Problem	"Unknown kind or state, a filter that is empty or repeated, a name too long (--max-name-bytes), or an unknown query parameter"
 //	@Failure		401			{object}	Problem	"Token missing or wrong"
 //	@Failure		403			{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Security		BearerAuth
 //	@Router			/sockets [get]
 func (h *handlers) listSockets(c echo.Context) error {
-	q, err := query(c, "kind", "server_id", "state")
+	q, err := query(c, "kind", "server_id", "state", "name")
 	if err != nil {
 		return err
 	}
@@ -42,7 +43,11 @@ func (h *handlers) listSockets(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := sockets.SocketFilter{Kind: sockets.Kind(kind), ServerID: serverID, State: state}
+	name, err := h.queryName(q)
+	if err != nil {
+		return err
+	}
+	f := sockets.SocketFilter{Kind: sockets.Kind(kind), ServerID: serverID, State: state, Name: name}
 	switch f.Kind {
 	case "", sockets.KindAccepted, sockets.KindClient:
 	default:
@@ -93,22 +98,28 @@ func (h *handlers) getSocket(c echo.Context) error {
 // deleteSocket closes and forgets a socket.
 //
 //	@Summary		Close and forget a socket
-//	@Description	Closes the connection if it is open, then forgets the socket and what it buffered. A long poll on it returns at once.
+//	@Description	Closes the connection if it is open (a FIN, or with reset=true an RST), then forgets the socket and what it buffered. A long poll on it returns at once. To close and still read what it holds, use POST /sockets/{id}/close.
 //	@Tags			sockets
 //	@ID				deleteSocket
-//	@Param			id	path	string	true	"Socket id"	example(sock-1)
+//	@Param			id		path	string	true	"Socket id"	example(sock-1)
+//	@Param			reset	query	bool	false	"Abort with an RST instead of a FIN"	default(false)
 //	@Success		204
-//	@Failure		400	{object}	Problem	"A query parameter (this operation takes none), or a query string that does not parse"
+//	@Failure		400	{object}	Problem	"reset is not true or false, is empty or is repeated, or an unknown query parameter"
 //	@Failure		401	{object}	Problem	"Token missing or wrong"
 //	@Failure		403	{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404	{object}	Problem	"No such socket"
 //	@Security		BearerAuth
 //	@Router			/sockets/{id} [delete]
 func (h *handlers) deleteSocket(c echo.Context) error {
-	if _, err := query(c); err != nil {
+	q, err := query(c, "reset")
+	if err != nil {
 		return err
 	}
-	if err := h.reg.DeleteSocket(c.Param("id")); err != nil {
+	reset, err := queryReset(q)
+	if err != nil {
+		return err
+	}
+	if err := h.reg.ForgetSocket(c.Param("id"), sockets.CloseOptions{Reset: reset}); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

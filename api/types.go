@@ -22,6 +22,7 @@ type ServerCreate struct {
 	Overflow string `json:"overflow,omitempty" enums:"block,drop_oldest" example:"block"`
 	// How each accepted socket cuts what it receives into messages; absent: raw.
 	Framing *Framing `json:"framing,omitempty"`
+	ConnOptions
 } // @name ServerCreate
 
 // Server is a listening server.
@@ -48,6 +49,7 @@ type Server struct {
 	Overflow string `json:"overflow" enums:"block,drop_oldest" example:"block"`
 	// How its sockets cut what they receive into messages.
 	Framing Framing `json:"framing"`
+	ConnInfo
 } // @name Server
 
 // ServerList is the body of GET /servers.
@@ -70,6 +72,7 @@ type ClientCreate struct {
 	Overflow string `json:"overflow,omitempty" enums:"block,drop_oldest" example:"block"`
 	// How the socket cuts what it receives into messages; absent: raw.
 	Framing *Framing `json:"framing,omitempty"`
+	ConnOptions
 } // @name ClientCreate
 
 // Socket is one TCP connection.
@@ -108,6 +111,7 @@ type Socket struct {
 	Overflow string `json:"overflow" enums:"block,drop_oldest" example:"block"`
 	// How it cuts what it receives into messages; sends are framed the same way unless ?frame=false.
 	Framing Framing `json:"framing"`
+	SocketConn
 } // @name Socket
 
 // SocketList is the body of GET /sockets and GET /clients.
@@ -186,6 +190,7 @@ func serverOut(s sockets.ServerInfo) Server {
 		ID: s.ID, Address: s.Address, State: s.State, Error: s.Error, CreatedAt: s.CreatedAt,
 		Sockets: s.Sockets, Accepted: s.Accepted, Rejected: s.Rejected,
 		BufferBytes: s.BufferBytes, Overflow: string(s.Overflow), Framing: framingOut(s.Framing),
+		ConnInfo: serverConn(s),
 	}
 }
 
@@ -197,7 +202,8 @@ func socketOut(s sockets.SocketInfo) Socket {
 		BytesReceived: s.BytesReceived, BytesSent: s.BytesSent,
 		BufferedBytes: s.BufferedBytes, BufferedMessages: s.BufferedMessages,
 		DroppedBytes: s.DroppedBytes, BufferBytes: s.BufferBytes, Overflow: string(s.Overflow),
-		Framing: framingOut(s.Framing),
+		Framing:    framingOut(s.Framing),
+		SocketConn: socketConn(s),
 	}
 	if !s.ClosedAt.IsZero() {
 		t := s.ClosedAt

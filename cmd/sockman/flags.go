@@ -31,6 +31,7 @@ type serveConfig struct {
 	MaxBufferTotal    int64
 	MaxSockets        int
 	MaxServers        int
+	MaxNameBytes      int
 	MaxAPIConns       int
 	MaxBody           int64
 	MaxWait           time.Duration
@@ -86,6 +87,7 @@ func defaultServeConfig() serveConfig {
 		MaxBufferTotal:    sockets.DefaultMaxBufferTotal,
 		MaxSockets:        sockets.DefaultMaxSockets,
 		MaxServers:        sockets.DefaultMaxServers,
+		MaxNameBytes:      sockets.DefaultMaxNameBytes,
 		MaxAPIConns:       defaultMaxAPIConns,
 		MaxBody:           api.DefaultMaxBody,
 		MaxWait:           api.DefaultMaxWait,
@@ -134,6 +136,7 @@ func serveFlags(c *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "a write to a peer that takes no data for this long fails with 504")
 	fs.DurationVar(&c.AnswerStall, "answer-stall-timeout", c.AnswerStall, "a read whose client takes none of its answer for this long has its connection closed, and the memory the answer holds goes back")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time an API client has to send its request headers; slower connections are closed")
+	fs.IntVar(&c.MaxNameBytes, "max-name-bytes", c.MaxNameBytes, "longest name label of a server or client, in bytes; longer ones (and ?name= filters) get 400")
 	fs.DurationVar(&c.ClosedRetention, "closed-retention", c.ClosedRetention, "how long a closed socket and its unread data stay readable")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGINT/SIGTERM waits for requests in flight")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
@@ -224,6 +227,8 @@ func (c serveConfig) check() error {
 		return fmt.Errorf("--buffer-bytes %d is larger than --max-buffer-bytes %d", c.BufferBytes, c.MaxBufferBytes)
 	case c.MaxSockets <= 0 || c.MaxServers <= 0 || c.MaxAPIConns <= 0:
 		return errors.New("--max-sockets, --max-servers and --max-api-conns must be positive")
+	case c.MaxNameBytes <= 0:
+		return fmt.Errorf("--max-name-bytes %d: want a positive number of bytes", c.MaxNameBytes)
 	case c.LogMaxSimilar < 0:
 		return fmt.Errorf("--log-max-similar %d: want 0 (no limit) or more", c.LogMaxSimilar)
 	case c.EventHistory <= 0 || c.MaxSubscribers <= 0:

@@ -78,6 +78,16 @@ func TestMaxServers(t *testing.T) {
 	s.do("POST", "/servers", `{"port":0}`).want(t, 201)
 }
 
+// --max-name-bytes: a name of that many bytes is taken, one more is a 400
+// that names the flag, in a body and in a filter.
+func TestMaxNameBytes(t *testing.T) {
+	s := startService(t, []string{"--max-name-bytes", "4"})
+	s.do("POST", "/servers", `{"port":0,"name":"abcd"}`).want(t, 201)
+	s.do("POST", "/servers", `{"port":0,"name":"abcde"}`).want(t, 400).problem(t, "--max-name-bytes", "5 bytes")
+	s.do("GET", "/sockets?name=abcde", nil).want(t, 400).problem(t, "--max-name-bytes")
+	s.do("GET", "/servers?name=abcd", nil).want(t, 200)
+}
+
 // --max-buffer-total: once every socket together holds that much, reads
 // pause (nothing is dropped), connects get 503 and servers turn new
 // connections away.

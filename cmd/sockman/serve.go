@@ -78,6 +78,7 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		MaxBufferTotal:  c.MaxBufferTotal,
 		MaxSockets:      c.MaxSockets,
 		MaxServers:      c.MaxServers,
+		MaxNameBytes:    c.MaxNameBytes,
 		DialTimeout:     c.ConnectTimeout,
 		MaxDialTimeout:  c.MaxConnectTimeout,
 		WriteTimeout:    c.WriteTimeout,
