@@ -206,7 +206,7 @@ func TestConnControlBadInput(t *testing.T) {
 		{"keepalive not whole seconds", http.MethodPost, "/clients", `{"host":"127.0.0.1","port":1,"keepalive":"1.5s"}`, "in whole seconds"},
 		{"keepalive too long", http.MethodPost, "/servers", `{"port":0,"keepalive":"10h"}`, "out of range"},
 		{"keepalive negative", http.MethodPost, "/servers", `{"port":0,"keepalive":"-5s"}`, "out of range"},
-		{"keepalive a number", http.MethodPost, "/servers", `{"port":0,"keepalive":0}`, "keepalive"},
+		{"keepalive a number", http.MethodPost, "/servers", `{"port":0,"keepalive":0}`, `must be a string, not a number (a duration such as "15s", or "0" for off)`},
 		{"no_delay a string", http.MethodPost, "/servers", `{"port":0,"no_delay":"yes"}`, "no_delay"},
 		{"half_close a number", http.MethodPost, "/clients", `{"host":"127.0.0.1","port":1,"half_close":1}`, "half_close"},
 		{"name too long", http.MethodPost, "/servers", `{"port":0,"name":"` + long + `"}`, "name is 129 bytes, more than the 128 that --max-name-bytes allows"},

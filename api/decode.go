@@ -58,6 +58,9 @@ func jsonError(err error, body []byte, v any) error {
 		if errors.Is(se.Err, strconv.ErrRange) {
 			why = " (out of range)"
 		}
+		if name == "keepalive" {
+			why = ` (a duration such as "15s", or "0" for off)`
+		}
 		return badRequest("field %s must be %s, not %s%s", quote.String(name), jsonKind(t.Kind()), jsonValue(se.JSONKind, se.JSONValue), why)
 	}
 	return badRequest("the JSON body cannot be read: %v", err)

@@ -299,3 +299,34 @@ func TestPeerSocketIDWhenBothEndsAreOurs(t *testing.T) {
 		t.Fatalf("index of connections after a delete: got %d entries, want 2", n)
 	}
 }
+
+// TestConnControlEvents: connection control adds no event type: the peer's
+// FIN on a half-close socket publishes nothing, and each way a socket ends
+// is a socket.closed with its reason.
+func TestConnControlEvents(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	sub := subscribe(t, r, SubscribeOptions{Filter: EventFilter{Types: []string{string(EventSocketClosed)}}})
+
+	_, peer, s := connectPair(t, r, ListenOptions{Recv: RecvOptions{HalfClose: true}})
+	peer.CloseWrite()
+	waitFor(t, guard, func() bool { return s.Info().ReadClosed })
+	noMoreEvents(t, sub)
+	if err := s.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, s2 := connectPair(t, r, ListenOptions{})
+	if _, err := r.CloseSocket(s2.ID(), CloseOptions{Reset: true}); err != nil {
+		t.Fatal(err)
+	}
+	got := nextEvents(t, sub, 2)
+	want := map[string]string{s.ID(): ReasonBothShut, s2.ID(): ReasonAPIReset}
+	for _, e := range got {
+		if e.Reason != want[e.SocketID] {
+			t.Errorf("socket.closed of %s: got reason %q, want %q", e.SocketID, e.Reason, want[e.SocketID])
+		}
+		delete(want, e.SocketID)
+	}
+	if len(want) != 0 {
+		t.Fatalf("socket.closed events: got %s, want one for each socket", eventSummary(got))
+	}
+}
