@@ -159,16 +159,17 @@ func (s *Socket) writeShutError() error {
 }
 
 // readEnded records the peer's FIN on a half-close socket: the socket stays
-// open for sends. It reports false when the socket must not wait for a
-// close: it is closed, or this FIN closed it (it was shut down for writing
-// already).
-func (s *Socket) readEnded() bool {
+// open for sends. note says what became of a frame the FIN cut short
+// (empty: none); the close reason will tell it. It reports false when the
+// socket must not wait for a close: it is closed, or this FIN closed it (it
+// was shut down for writing already).
+func (s *Socket) readEnded(note string) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return false
 	}
-	s.readClosed = true
+	s.readClosed, s.readNote = true, note
 	both := s.writeClosed
 	s.mu.Unlock()
 	if both {

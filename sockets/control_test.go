@@ -330,3 +330,27 @@ func TestConnControlEvents(t *testing.T) {
 		t.Fatalf("socket.closed events: got %s, want one for each socket", eventSummary(got))
 	}
 }
+
+// TestHalfCloseFINInTheMiddleOfAFrame: the peer's FIN that cuts a frame
+// short stores it as partial, the socket stays open for sends, and its
+// close reason says what became of the frame.
+func TestHalfCloseFINInTheMiddleOfAFrame(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, peer, s := connectPair(t, r, ListenOptions{Recv: RecvOptions{HalfClose: true, Framing: Framing{Type: FrameLines}}})
+	peer.Write([]byte("whole\ncut"))
+	peer.CloseWrite()
+	waitFor(t, guard, func() bool { return s.Info().ReadClosed })
+	sel, err := s.Read(context.Background(), ReadOptions{})
+	if err != nil || len(sel.Messages) != 2 || !sel.Messages[1].Partial || string(sel.Messages[1].Data) != "cut" {
+		t.Fatalf("messages: got %d (%v), want whole and a partial cut", len(sel.Messages), err)
+	}
+	sel.Release()
+	if _, err := s.SendBytes(context.Background(), []byte("still\n")); err != nil {
+		t.Fatalf("send: got %v, want nil", err)
+	}
+	s.Close(ReasonAPI)
+	want := ReasonAPI + "; the peer's FIN came in the middle of a frame: its first 3 bytes are stored as a partial message"
+	if got := s.Info().CloseReason; got != want {
+		t.Fatalf("close reason: got %q, want %q", got, want)
+	}
+}

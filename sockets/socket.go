@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -80,6 +81,7 @@ type Socket struct {
 	closedAt    time.Time // UTC, for display
 	closedMono  time.Time // with the monotonic reading, for the retention
 	readClosed  bool      // a half-close socket had the peer's FIN
+	readNote    string    // what became of a frame the FIN cut short, for the close reason
 	writeClosed bool      // Shutdown sent our FIN
 }
 
@@ -162,7 +164,7 @@ func (s *Socket) readInto(rd *queuedReader) {
 		}
 		if err != nil {
 			reason := s.stage.end(err)
-			if errors.Is(err, io.EOF) && s.copts.halfClose && s.readEnded() {
+			if errors.Is(err, io.EOF) && s.copts.halfClose && s.readEnded(strings.TrimSpace(strings.TrimPrefix(reason, ReasonPeerClosed))) {
 				// The peer's FIN leaves us open for sends: the loop
 				// has nothing more to read, and waits for the close.
 				<-s.closing
@@ -237,6 +239,9 @@ func (s *Socket) end(reason string, reset bool) bool {
 	}
 	s.closed = true
 	s.closeReason = reason
+	if s.readNote != "" {
+		s.closeReason += "; the peer's FIN came " + s.readNote
+	}
 	s.closedMono = time.Now()
 	s.closedAt = s.closedMono.UTC() // UTC drops the monotonic reading
 	close(s.closing)
