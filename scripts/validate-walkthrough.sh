@@ -173,6 +173,12 @@ addr=$(field address)
 call 201 POST /clients -H "$json" -d "{\"host\":\"127.0.0.1\",\"port\":${addr##*:}}"
 client=$(field id)
 call 200 POST "/servers/$srv/messages" -H 'Content-Type: text/plain' --data-binary 'to every socket'
+# Connection control: a half-close, a send after it, a reset that keeps
+# the socket, a list by name.
+call 200 POST "/sockets/$client/shutdown"
+call 409 POST "/sockets/$client/messages" -H "$json" -d '{"data":"x"}'
+call 200 POST "/sockets/$client/close?reset=true"
+call 200 GET "/sockets?name=modem"
 call 204 DELETE "/sockets/$client"
 call 204 DELETE "/servers/$srv?close_sockets=true"
 
