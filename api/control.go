@@ -113,7 +113,7 @@ func queryReset(q url.Values) (bool, error) {
 // shutdownSocket sends our FIN.
 //
 //	@Summary		Half-close: send our FIN
-//	@Description	Shuts the socket down for writing (TCP half-close): the peer reads the end of the stream, and the socket reads on until the peer closes. Later sends are 409 socket-closed-for-writing. The answer shows write_closed true. Shutting down twice changes nothing. A half_close socket whose peer's FIN came already is then closed both ways.
+//	@Description	Shuts the socket down for writing (TCP half-close): the peer reads the end of the stream, and the socket reads on until the peer closes. Later sends are 409 socket-closed-for-writing. The answer shows write_closed true. A send still under way is finished first. Shutting down twice changes nothing. A half_close socket whose peer's FIN came already is then closed both ways.
 //	@Tags			sockets
 //	@ID				shutdownSocket
 //	@Produce		json

@@ -89,7 +89,7 @@ type Socket struct {
 	RemoteAddress string `json:"remote_address" example:"127.0.0.1:53412"`
 	// connected, or closed (see close_reason); what it received stays readable after the close.
 	State string `json:"state" enums:"connected,closed" example:"connected"`
-	// Why it closed: peer closed, reset by peer, closed through the API, ...
+	// Why it closed: peer closed, reset by peer, closed through the API, reset through the API, ...
 	CloseReason string `json:"close_reason,omitempty" example:"peer closed"`
 	// When it connected (RFC 3339, UTC).
 	CreatedAt time.Time `json:"created_at" format:"date-time" example:"2026-11-29T08:00:00.123456789Z"`
