@@ -290,8 +290,9 @@ func (r *Registry) Dial(ctx context.Context, o DialOptions) (*Socket, error) {
 	addr := net.JoinHostPort(host, strconv.Itoa(o.Port))
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	d := net.Dialer{Resolver: r.cfg.Resolver, Control: r.cfg.ConnectPolicy.Control, KeepAlive: -1} // see Listen
-	d.SetMultipathTCP(false)                                                                       // the default; GODEBUG=multipathtcp cannot change it
+	// KeepAlive -1: register sets the socket's own, as for a listen.
+	d := net.Dialer{Resolver: r.cfg.Resolver, Control: r.cfg.ConnectPolicy.Control, KeepAlive: -1}
+	d.SetMultipathTCP(false) // the default; GODEBUG=multipathtcp cannot change it
 	conn, err := d.DialContext(ctx, dialNetwork(host), addr)
 	if err != nil {
 		r.mu.Lock()
