@@ -56,7 +56,6 @@ type Socket struct {
 	created  time.Time
 	buf      *buffer
 	stage    stage   // between the read loop and buf (stage.go)
-	room     int     // what buf had room for when the stage last asked; the read loop's own
 	framing  Framing // as checked, for Info and framed sends
 	mem      *memory
 	writeTO  time.Duration

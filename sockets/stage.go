@@ -40,9 +40,8 @@ func newStage(s *Socket, f Framing) stage {
 	if !f.Framed() {
 		return rawStage{s}
 	}
-	fs := &frameStage{mem: s.mem, fr: newFramer(f), max: f.MaxFrame, emit: s.storeFrame}
-	fs.amend, fs.wake = s.amendReason, s.buf.wakeFrames
-	return fs
+	sink := &frameSink{s: s}
+	return &frameStage{mem: s.mem, fr: newFramer(f), max: f.MaxFrame, emit: sink.store, wake: sink.flush, amend: s.amendReason}
 }
 
 // rawStage stores each read as it came: the fast path, where a pooled
@@ -75,7 +74,7 @@ type frameStage struct {
 	max int // MaxFrame
 	// emit stores one frame (copied) as a message: Socket.storeFrame.
 	emit    func(p []byte, partial bool, at time.Time) (woke bool, err error)
-	wake    func()            // wakes the readers of what emit stored: buffer.wakeFrames
+	wake    func()            // publishes what emit stored and wakes its readers: frameSink.flush
 	amend   func(what string) // Socket.amendReason
 	pend    []byte            // the start of the frame being read
 	scanned int               // bytes of pend that the delimiter search has seen
@@ -84,11 +83,7 @@ type frameStage struct {
 
 func (st *frameStage) write(data []byte, blk *block, _ bool) (woke bool, err error) {
 	defer blk.unref() // every frame is copied out of it
-	defer func() {
-		if woke {
-			st.wake()
-		}
-	}()
+	defer st.wake()
 	// Each frame reserves its own share; the read's goes back.
 	st.mem.add(-int64(len(data) + entryCost))
 	now := time.Now().UTC() // the frames of one read arrived together (and the clock costs)
@@ -150,18 +145,34 @@ func (st *frameStage) stop(partial []byte, reason string, now time.Time) error {
 	return &frameError{reason: reason}
 }
 
-// storeFrame stores one frame as a message once the buffer (with overflow
+// frameSink stores a frame stage's frames in its socket's buffer. Their
+// events wait in events until flush, which publishes them together and
+// wakes the readers; it runs at the end of each read and before any wait,
+// so that neither a reader nor an observer waits for frames already
+// stored. The read loop is its only user.
+type frameSink struct {
+	s      *Socket
+	room   int     // what the buffer had room for when last asked
+	stored bool    // frames were stored since the last flush
+	events []Event // socket.received (and socket.dropped) not yet published, at most flushEvents
+}
+
+// flushEvents bounds the events a sink holds: a read of empty lines makes
+// a frame of every byte.
+const flushEvents = 256
+
+// store stores one frame as a message once the buffer (with overflow
 // block) and the registry-wide total have room for it. It returns
-// errStageClosing when the socket closes first. The read loop is its only
-// caller.
-func (s *Socket) storeFrame(p []byte, partial bool, at time.Time) (bool, error) {
-	if s.buf.overflow == OverflowBlock && len(p) > s.room {
+// errStageClosing when the socket closes first.
+func (k *frameSink) store(p []byte, partial bool, at time.Time) (bool, error) {
+	s := k.s
+	if s.buf.overflow == OverflowBlock && len(p) > k.room {
 		for {
 			n, freed := s.buf.space()
-			if s.room = n; n >= len(p) {
+			if k.room = n; n >= len(p) {
 				break
 			}
-			s.buf.wakeFrames() // the reader that makes room may wait for the frames stored so far
+			k.flush() // the reader that makes room may wait for the frames stored so far
 			select {
 			case <-freed:
 			case <-s.closing:
@@ -169,14 +180,37 @@ func (s *Socket) storeFrame(p []byte, partial bool, at time.Time) (bool, error) 
 			}
 		}
 	}
-	if !s.reserve(int64(len(p)+entryCost), s.buf.wakeFrames) {
+	if !s.reserve(int64(len(p)+entryCost), k.flush) {
 		return false, errStageClosing
 	}
-	s.room -= len(p)
+	k.room -= len(p)
 	kept := s.ev.bus.keep(p)
 	woke := s.buf.pushFrame(p, partial, at)
-	s.publishReceived(len(p), kept)
+	if s.ev.bus != nil {
+		if d := s.buf.lastDrop; d.bytes > 0 {
+			k.events = append(k.events, Event{Type: EventSocketDropped, SocketID: s.id, ServerID: s.serverID,
+				Bytes: d.bytes, FirstSeq: d.first, LastSeq: d.last})
+		}
+		k.events = append(k.events, Event{Type: EventSocketReceived, SocketID: s.id, ServerID: s.serverID,
+			Seq: s.buf.lastSeq, Size: int64(len(p)), Data: kept})
+	}
+	k.stored = true
+	if len(k.events) >= flushEvents {
+		k.flush()
+	}
 	return woke, nil
+}
+
+// flush publishes the events of the frames stored and wakes their readers.
+func (k *frameSink) flush() {
+	if !k.stored {
+		return
+	}
+	k.s.ev.bus.publishAll(k.events)
+	clear(k.events) // let their data go
+	k.events = k.events[:0]
+	k.stored = false
+	k.s.buf.wakeFrames()
 }
 
 // setPend makes p the pending bytes and settles the change of its
