@@ -122,14 +122,14 @@ func (s *Socket) readInto(rd *queuedReader) {
 	for {
 		n, ok := s.waitSpace()
 		if !ok {
-			s.stage.end(nil)
+			s.endStream(nil)
 			return
 		}
 		data, blk, owned, err := rd.read(n)
 		if len(data) == 0 && err == nil {
 			// Data is queued, but the registry-wide total is reached.
 			if !s.waitMemory() {
-				s.stage.end(nil)
+				s.endStream(nil)
 				return
 			}
 			continue
@@ -142,7 +142,7 @@ func (s *Socket) readInto(rd *queuedReader) {
 				if fe, ok := serr.(*frameError); ok {
 					s.finish(fe.reason)
 				} else {
-					s.stage.end(nil)
+					s.endStream(nil)
 				}
 				return
 			}
@@ -153,7 +153,7 @@ func (s *Socket) readInto(rd *queuedReader) {
 			}
 		}
 		if err != nil {
-			s.finish(s.stage.end(err))
+			s.endStream(err)
 			return
 		}
 	}

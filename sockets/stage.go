@@ -19,12 +19,10 @@ type stage interface {
 	// returns errStageClosing when the socket began closing meanwhile, or a
 	// *frameError when the stream cannot go on (a frame over max_frame).
 	write(data []byte, blk *block, owned bool) (woke bool, err error)
-	// end is called once when reading ends: with the error that ended the
-	// stream (io.EOF for the peer's close), or nil when the socket was
-	// closed on our side. It stores what is left (as a partial message)
-	// and returns the close reason: closeReason(err), with what became of
-	// an unfinished frame.
-	end(err error) string
+	// end is called once when reading ends (see Socket.endStream). It
+	// stores what is left as a partial message, and says what became of
+	// it for the close reason ("" when nothing was left).
+	end() string
 }
 
 // errStageClosing: the socket began closing while a stage waited for room.
@@ -41,7 +39,7 @@ func newStage(s *Socket, f Framing) stage {
 		return rawStage{s}
 	}
 	sink := &frameSink{s: s}
-	return &frameStage{mem: s.mem, fr: newFramer(f), max: f.MaxFrame, emit: sink.store, wake: sink.flush, amend: s.amendReason}
+	return &frameStage{mem: s.mem, fr: newFramer(f), max: f.MaxFrame, emit: sink.store, wake: sink.flush}
 }
 
 // rawStage stores each read as it came: the fast path, where a pooled
@@ -57,11 +55,26 @@ func (st rawStage) write(data []byte, blk *block, owned bool) (bool, error) {
 	return woke, nil
 }
 
-func (st rawStage) end(err error) string {
-	if err == nil {
-		return ""
+func (rawStage) end() string { return "" }
+
+// endStream ends the socket's stream: err is what ended the read (io.EOF
+// for the peer's close), nil when the socket is closing on our side. The
+// stage stores what it has left, and the close reason says what became of
+// an unfinished frame, also when our own close came first.
+func (s *Socket) endStream(err error) {
+	what := s.stage.end()
+	if err != nil {
+		reason := closeReason(err)
+		if what != "" {
+			reason += " " + what
+		}
+		if s.finish(reason) {
+			return
+		}
 	}
-	return closeReason(err)
+	if what != "" {
+		s.amendReason(what)
+	}
 }
 
 // frameStage cuts the stream into frames. The bytes of the frame being read
@@ -72,13 +85,12 @@ type frameStage struct {
 	mem *memory
 	fr  framer
 	max int // MaxFrame
-	// emit stores one frame (copied) as a message: Socket.storeFrame.
+	// emit stores one frame (copied) as a message: frameSink.store.
 	emit    func(p []byte, partial bool, at time.Time) (woke bool, err error)
-	wake    func()            // publishes what emit stored and wakes its readers: frameSink.flush
-	amend   func(what string) // Socket.amendReason
-	pend    []byte            // the start of the frame being read
-	scanned int               // bytes of pend that the delimiter search has seen
-	acct    int               // cap(pend) as counted in the total
+	wake    func() // publishes what emit stored and wakes its readers: frameSink.flush
+	pend    []byte // the start of the frame being read
+	scanned int    // bytes of pend that the delimiter search has seen
+	acct    int    // cap(pend) as counted in the total
 }
 
 func (st *frameStage) write(data []byte, blk *block, _ bool) (woke bool, err error) {
@@ -221,28 +233,21 @@ func (st *frameStage) setPend(p []byte) {
 	st.pend, st.acct = p, cap(p)
 }
 
-func (st *frameStage) end(err error) string {
+func (st *frameStage) end() string {
 	n := len(st.pend)
 	if n == 0 {
 		st.setPend(nil)
-		if err == nil {
-			return ""
-		}
-		return closeReason(err)
+		return ""
 	}
+	// While the socket closes on our side this waits for nothing: with no
+	// room for the frame it is discarded, and the reason says so.
 	_, serr := st.emit(st.pend, true, time.Now().UTC())
 	st.wake()
 	st.setPend(nil)
-	what := fmt.Sprintf("in the middle of a frame: its first %d bytes are stored as a partial message", n)
 	if serr != nil {
-		// Closed on our side while the buffer had no room for it.
-		what = fmt.Sprintf("in the middle of a frame: its first %d bytes were discarded (the buffer had no room for them)", n)
+		return fmt.Sprintf("in the middle of a frame: its first %d bytes were discarded (the buffer had no room for them)", n)
 	}
-	if err == nil {
-		st.amend(what)
-		return ""
-	}
-	return closeReason(err) + " " + what
+	return fmt.Sprintf("in the middle of a frame: its first %d bytes are stored as a partial message", n)
 }
 
 // reserve takes n bytes of the registry-wide total, waiting until it has
