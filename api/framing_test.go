@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -211,5 +212,38 @@ func TestFramingDetails(t *testing.T) {
 		if !strings.Contains(p.Detail, detail) {
 			t.Errorf("%s: got detail %q, want it to say %s", body, p.Detail, detail)
 		}
+	}
+}
+
+// TestRequestExamplesRun: the request bodies openapi.yaml shows (what
+// Swagger UI's "Try it out" starts from) are taken by the service as they
+// are; a client's only changes its port to a listener of the test's.
+func TestRequestExamplesRun(t *testing.T) {
+	t.Parallel()
+	doc := loadDescription(t)
+	a := newTestAPI(t)
+	ln := listenPeer(t)
+	examples := map[string]map[string]any{}
+	for _, path := range doc.Paths.InMatchingOrder() {
+		for _, op := range doc.Paths.Value(path).Operations() {
+			if op.RequestBody == nil || op.RequestBody.Value == nil {
+				continue
+			}
+			if mt := op.RequestBody.Value.Content.Get("application/json"); mt != nil && mt.Example != nil {
+				examples[op.OperationID] = mt.Example.(map[string]any)
+			}
+		}
+	}
+	for _, op := range []string{"createServer", "createClient"} {
+		body, ok := examples[op]
+		if !ok {
+			t.Fatalf("%s shows no request example", op)
+		}
+		path := "/servers"
+		if op == "createClient" {
+			path = "/clients"
+			body["port"] = ln.Addr().(*net.TCPAddr).Port
+		}
+		a.call(http.MethodPost, path, body).want(t, http.StatusCreated)
 	}
 }

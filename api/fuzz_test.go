@@ -88,6 +88,46 @@ func sameServerCreate(a, b ServerCreate) bool {
 		(a.Port == nil) == (b.Port == nil) && (a.Port == nil || *a.Port == *b.Port)
 }
 
+// FuzzFramingRequest: whatever framing a body gives, it is refused with a
+// 400 or becomes an engine framing that the engine takes or refuses with a
+// 400; never a panic or another status.
+func FuzzFramingRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"lines"}`, `{"type":"delimiter","delimiter":"0d 0a","encoding":"hex"}`,
+		`{"type":"delimiter","delimiter":"\\r\\n","encoding":"escaped","keep_delimiter":true}`,
+		`{"type":"fixed","size":16,"max_frame":16}`, `{"type":"length_prefix","header_bytes":8,"endian":"little","keep_header":false}`,
+		`{"type":"raw","size":1}`,
+	} {
+		f.Add([]byte(`{"port":0,"framing":` + s + `}`))
+	}
+	reg := sockets.New(sockets.Config{Logger: slog.New(slog.DiscardHandler), MaxServers: 1})
+	f.Cleanup(func() { reg.Close() })
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req ServerCreate
+		if err := decodeJSON(fuzzContext(http.MethodPost, "/servers", "application/json", body), &req); err != nil {
+			wantClientError(t, err, http.StatusBadRequest, http.StatusRequestEntityTooLarge)
+			return
+		}
+		fr, err := req.Framing.engine()
+		if err != nil {
+			wantClientError(t, err, http.StatusBadRequest)
+			return
+		}
+		srv, err := reg.Listen(context.Background(), sockets.ListenOptions{Host: "127.0.0.1", Recv: sockets.RecvOptions{Framing: fr}})
+		if err != nil {
+			wantClientError(t, err, http.StatusBadRequest)
+			return
+		}
+		out := framingOut(srv.Info().Framing)
+		if out.Type != fr.Type && !(fr.Type == "" && out.Type == sockets.FrameRaw) {
+			t.Fatalf("framing %+v shows as %+v", fr, out)
+		}
+		if err := reg.DeleteServer(srv.Info().ID, true); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 func FuzzDecodeClientCreate(f *testing.F) {
 	f.Add("application/json", []byte(`{"host":"127.0.0.1","port":9988}`))
 	f.Add("application/json", []byte(`{"host":"localhost","port":1,"timeout_ms":5000,"buffer_bytes":1,"overflow":"block"}`))
@@ -109,6 +149,8 @@ func FuzzReadPayload(f *testing.F) {
 	f.Add("application/json", []byte(`{"data":"aGk=","encoding":"base64"}`))
 	f.Add("application/octet-stream", []byte{0, 1, 2, 255})
 	f.Add("text/plain; charset=utf-8", []byte("hi"))
+	f.Add("application/json", []byte(`{"data":"0x48, 65:6c-6C","encoding":"hex"}`))
+	f.Add("application/json", []byte(`{"data":"AT\\r\\n\\x00","encoding":"escaped"}`))
 	f.Fuzz(func(t *testing.T, ct string, body []byte) {
 		data, err := readPayload(fuzzContext(http.MethodPost, "/sockets/sock-1/messages", ct, body))
 		if err != nil {

@@ -158,14 +158,20 @@ func (s *Socket) writeShutError() error {
 	return fmt.Errorf("%w: socket %s sent its FIN (it was shut down for writing); it still reads what the peer sends, but takes no more sends", ErrWriteClosed, s.id)
 }
 
-// readEnded records the peer's FIN on a half-close socket: the socket stays
-// open for sends. note says what became of a frame the FIN cut short
-// (empty: none); the close reason will tell it. It reports false when the
+// readEnded records the peer's FIN on a half-close socket (the read loop
+// calls it instead of endStream): the socket stays open for sends. note is
+// what the stage's end said became of a frame the FIN cut short (empty:
+// none); the close reason will tell it. It reports false when the
 // socket must not wait for a close: it is closed, or this FIN closed it (it
 // was shut down for writing already).
 func (s *Socket) readEnded(note string) bool {
 	s.mu.Lock()
 	if s.closed {
+		// Closed on our side first: the reason tells what became of
+		// the frame, as endStream does.
+		if note != "" {
+			s.closeReason += " " + note
+		}
 		s.mu.Unlock()
 		return false
 	}

@@ -168,12 +168,32 @@ func (b *bus) publish(e Event) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.appendEvent(e, time.Now().UTC())
+}
+
+// publishAll publishes es in order, under one lock and one reading of the
+// clock: the frames of one read are published together.
+func (b *bus) publishAll(es []Event) {
+	if b == nil || len(es) == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now().UTC()
+	for _, e := range es {
+		b.appendEvent(e, now)
+	}
+}
+
+// appendEvent gives e the next id and the time now, and appends it to the
+// history. b.mu must be held.
+func (b *bus) appendEvent(e Event, now time.Time) {
 	if b.closed {
 		return
 	}
 	b.last++
 	e.ID = b.last
-	e.Time = time.Now().UTC()
+	e.Time = now
 	n := uint64(len(b.ring))
 	if b.count == len(b.ring) {
 		b.evict(b.last - n)

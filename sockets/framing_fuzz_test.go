@@ -23,7 +23,7 @@ type stageRun struct {
 func runStage(f Framing, data []byte, sizes func(left int) int) stageRun {
 	mem := newMemory(0)
 	var run stageRun
-	st := &frameStage{mem: mem, fr: newFramer(f), max: f.MaxFrame, amend: func(string) {}, wake: func() {}}
+	st := &frameStage{mem: mem, fr: newFramer(f), max: f.MaxFrame, wake: func() {}}
 	st.emit = func(p []byte, partial bool, _ time.Time) (bool, error) {
 		run.frames = append(run.frames, tframe{data: string(p), partial: partial})
 		return false, nil
@@ -41,12 +41,10 @@ func runStage(f Framing, data []byte, sizes func(left int) int) stageRun {
 			return run
 		}
 	}
-	st.end(errPeerClosed)
+	st.end()
 	run.used = mem.used.Load()
 	return run
 }
-
-var errPeerClosed = errors.New("EOF")
 
 // checkStage is the property every framing holds on any stream: cut into
 // any reads it makes the same messages as in one read, gives back all it

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -334,5 +335,126 @@ func TestFramingOptionsChecked(t *testing.T) {
 	want := Framing{Type: FrameLengthPrefix, HeaderBytes: 4, Endian: "big", MaxFrame: 4096}
 	if got != want {
 		t.Fatalf("defaults: got %+v, want %+v", got, want)
+	}
+}
+
+// TestFramedDropOldestKeepsWholeFrames: with drop_oldest, a full buffer
+// drops the oldest frames, whole, and counts them; what stays is whole
+// frames in order.
+func TestFramedDropOldestKeepsWholeFrames(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, peer, s := connectPair(t, r, ListenOptions{Recv: RecvOptions{BufferBytes: 64, Overflow: string(OverflowDropOldest), Framing: Framing{Type: FrameLines}}})
+	var stream bytes.Buffer
+	for i := range 100 {
+		fmt.Fprintf(&stream, "line %03d\n", i) // 8 bytes a message
+	}
+	writeAll(t, peer, stream.Bytes())
+	peer.CloseWrite()
+	waitReadLoopDone(t, s)
+	sel, err := s.Read(context.Background(), ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sel.Release()
+	if len(sel.Messages) != 8 {
+		t.Fatalf("got %d messages, want the 8 newest (64 bytes of 8-byte frames)", len(sel.Messages))
+	}
+	for i, m := range sel.Messages {
+		want := fmt.Sprintf("line %03d", 92+i)
+		if string(m.Data) != want || m.Partial || m.Seq != uint64(93+i) {
+			t.Fatalf("message %d: got seq %d %q (partial %v), want seq %d %q", i, m.Seq, m.Data, m.Partial, 93+i, want)
+		}
+	}
+	if info := s.Info(); info.DroppedBytes != 92*8 {
+		t.Fatalf("dropped: got %d bytes, want %d", info.DroppedBytes, 92*8)
+	}
+}
+
+// TestCloseMidFrameKeepsThePartialFrame: a framed socket closed through
+// the API while a frame is unfinished stores it as a partial message, and
+// its close reason says so.
+func TestCloseMidFrameKeepsThePartialFrame(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, peer, s := connectPair(t, r, ListenOptions{Recv: RecvOptions{Framing: Framing{Type: FrameLines}}})
+	writeAll(t, peer, []byte("whole\nhalf a li"))
+	waitFor(t, guard, func() bool { return s.Info().BytesReceived == 15 })
+	s.Close(ReasonAPI)
+	sel, err := s.Read(context.Background(), ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sel.Release()
+	got := make([]tframe, 0, len(sel.Messages))
+	for _, m := range sel.Messages {
+		got = append(got, tframe{data: string(m.Data), partial: m.Partial})
+	}
+	sameFrames(t, got, []tframe{{data: "whole"}, {data: "half a li", partial: true}})
+	want := ReasonAPI + " in the middle of a frame: its first 9 bytes are stored as a partial message"
+	if reason := s.Info().CloseReason; reason != want {
+		t.Fatalf("close reason: got %q, want %q", reason, want)
+	}
+}
+
+// TestFramesWaitForTheRegistryTotal: with --max-buffer-total far below the
+// stream, frames wait for memory (the peer is slowed, not cut) and every
+// one arrives whole; afterwards nothing stays counted.
+func TestFramesWaitForTheRegistryTotal(t *testing.T) {
+	r := newTestRegistry(t, Config{MaxBufferTotal: 64 << 10})
+	_, peer, s := connectPair(t, r, ListenOptions{Recv: RecvOptions{BufferBytes: 32 << 10, Framing: Framing{Type: FrameLengthPrefix, HeaderBytes: 2, KeepHeader: true, MaxFrame: 4096}}})
+	var stream bytes.Buffer
+	var want []tframe
+	rng := rand.New(rand.NewPCG(7, 7))
+	for stream.Len() < 1<<20 {
+		p := bytes.Repeat([]byte{byte('a' + rng.IntN(26))}, rng.IntN(2000))
+		stream.Write(binary.BigEndian.AppendUint16(nil, uint16(len(p))))
+		stream.Write(p)
+		want = append(want, tframe{data: string(binary.BigEndian.AppendUint16(nil, uint16(len(p)))) + string(p)})
+	}
+	werr := make(chan error, 1)
+	go func() {
+		_, err := peer.Write(stream.Bytes())
+		if err == nil {
+			err = peer.CloseWrite()
+		}
+		werr <- err
+	}()
+	var got []tframe
+	cursor := uint64(0)
+	for {
+		sel, err := s.Read(context.Background(), ReadOptions{After: &cursor, Wait: guard, Limit: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range sel.Messages {
+			got = append(got, tframe{data: string(m.Data), partial: m.Partial})
+		}
+		cursor = sel.Cursor
+		if used, limit := r.MemoryInUse(), int64(64<<10); used > limit+readSize {
+			t.Fatalf("%d bytes count in the total, want at most the limit %d and one read", used, limit)
+		}
+		sel.Release()
+		if sel.EOF {
+			break
+		}
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	sameFrames(t, got, want)
+	waitReadLoopDone(t, s)
+	if err := r.DeleteSocket(s.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if used := r.MemoryInUse(); used != 0 {
+		t.Fatalf("after the delete %d bytes still count, want 0", used)
+	}
+}
+
+// writeAll writes p to c within the guard.
+func writeAll(t *testing.T, c net.Conn, p []byte) {
+	t.Helper()
+	c.SetWriteDeadline(time.Now().Add(guard))
+	if _, err := c.Write(p); err != nil {
+		t.Fatal(err)
 	}
 }

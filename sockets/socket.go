@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -57,7 +56,6 @@ type Socket struct {
 	created  time.Time
 	buf      *buffer
 	stage    stage       // between the read loop and buf (stage.go)
-	room     int         // what buf had room for when the stage last asked; the read loop's own
 	framing  Framing     // as checked, for Info and framed sends
 	copts    recvOptions // its connection options (halfClose, noDelay, keepAlive, name), for Info
 	mem      *memory
@@ -132,14 +130,14 @@ func (s *Socket) readInto(rd *queuedReader) {
 	for {
 		n, ok := s.waitSpace()
 		if !ok {
-			s.stage.end(nil)
+			s.endStream(nil)
 			return
 		}
 		data, blk, owned, err := rd.read(n)
 		if len(data) == 0 && err == nil {
 			// Data is queued, but the registry-wide total is reached.
 			if !s.waitMemory() {
-				s.stage.end(nil)
+				s.endStream(nil)
 				return
 			}
 			continue
@@ -152,7 +150,7 @@ func (s *Socket) readInto(rd *queuedReader) {
 				if fe, ok := serr.(*frameError); ok {
 					s.finish(fe.reason)
 				} else {
-					s.stage.end(nil)
+					s.endStream(nil)
 				}
 				return
 			}
@@ -163,14 +161,16 @@ func (s *Socket) readInto(rd *queuedReader) {
 			}
 		}
 		if err != nil {
-			reason := s.stage.end(err)
-			if errors.Is(err, io.EOF) && s.copts.halfClose && s.readEnded(strings.TrimSpace(strings.TrimPrefix(reason, ReasonPeerClosed))) {
-				// The peer's FIN leaves us open for sends: the loop
-				// has nothing more to read, and waits for the close.
-				<-s.closing
+			if errors.Is(err, io.EOF) && s.copts.halfClose {
+				if s.readEnded(s.stage.end()) {
+					// The peer's FIN leaves us open for sends: the
+					// loop has nothing more to read, and waits for
+					// the close.
+					<-s.closing
+				}
 				return
 			}
-			s.finish(reason)
+			s.endStream(err)
 			return
 		}
 	}

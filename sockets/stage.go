@@ -19,12 +19,10 @@ type stage interface {
 	// returns errStageClosing when the socket began closing meanwhile, or a
 	// *frameError when the stream cannot go on (a frame over max_frame).
 	write(data []byte, blk *block, owned bool) (woke bool, err error)
-	// end is called once when reading ends: with the error that ended the
-	// stream (io.EOF for the peer's close), or nil when the socket was
-	// closed on our side. It stores what is left (as a partial message)
-	// and returns the close reason: closeReason(err), with what became of
-	// an unfinished frame.
-	end(err error) string
+	// end is called once when reading ends (see Socket.endStream). It
+	// stores what is left as a partial message, and says what became of
+	// it for the close reason ("" when nothing was left).
+	end() string
 }
 
 // errStageClosing: the socket began closing while a stage waited for room.
@@ -40,9 +38,8 @@ func newStage(s *Socket, f Framing) stage {
 	if !f.Framed() {
 		return rawStage{s}
 	}
-	fs := &frameStage{mem: s.mem, fr: newFramer(f), max: f.MaxFrame, emit: s.storeFrame}
-	fs.amend, fs.wake = s.amendReason, s.buf.wakeFrames
-	return fs
+	sink := &frameSink{s: s}
+	return &frameStage{mem: s.mem, fr: newFramer(f), max: f.MaxFrame, emit: sink.store, wake: sink.flush}
 }
 
 // rawStage stores each read as it came: the fast path, where a pooled
@@ -58,11 +55,26 @@ func (st rawStage) write(data []byte, blk *block, owned bool) (bool, error) {
 	return woke, nil
 }
 
-func (st rawStage) end(err error) string {
-	if err == nil {
-		return ""
+func (rawStage) end() string { return "" }
+
+// endStream ends the socket's stream: err is what ended the read (io.EOF
+// for the peer's close), nil when the socket is closing on our side. The
+// stage stores what it has left, and the close reason says what became of
+// an unfinished frame, also when our own close came first.
+func (s *Socket) endStream(err error) {
+	what := s.stage.end()
+	if err != nil {
+		reason := closeReason(err)
+		if what != "" {
+			reason += " " + what
+		}
+		if s.finish(reason) {
+			return
+		}
 	}
-	return closeReason(err)
+	if what != "" {
+		s.amendReason(what)
+	}
 }
 
 // frameStage cuts the stream into frames. The bytes of the frame being read
@@ -73,22 +85,17 @@ type frameStage struct {
 	mem *memory
 	fr  framer
 	max int // MaxFrame
-	// emit stores one frame (copied) as a message: Socket.storeFrame.
+	// emit stores one frame (copied) as a message: frameSink.store.
 	emit    func(p []byte, partial bool, at time.Time) (woke bool, err error)
-	wake    func()            // wakes the readers of what emit stored: buffer.wakeFrames
-	amend   func(what string) // Socket.amendReason
-	pend    []byte            // the start of the frame being read
-	scanned int               // bytes of pend that the delimiter search has seen
-	acct    int               // cap(pend) as counted in the total
+	wake    func() // publishes what emit stored and wakes its readers: frameSink.flush
+	pend    []byte // the start of the frame being read
+	scanned int    // bytes of pend that the delimiter search has seen
+	acct    int    // cap(pend) as counted in the total
 }
 
 func (st *frameStage) write(data []byte, blk *block, _ bool) (woke bool, err error) {
 	defer blk.unref() // every frame is copied out of it
-	defer func() {
-		if woke {
-			st.wake()
-		}
-	}()
+	defer st.wake()
 	// Each frame reserves its own share; the read's goes back.
 	st.mem.add(-int64(len(data) + entryCost))
 	now := time.Now().UTC() // the frames of one read arrived together (and the clock costs)
@@ -150,18 +157,34 @@ func (st *frameStage) stop(partial []byte, reason string, now time.Time) error {
 	return &frameError{reason: reason}
 }
 
-// storeFrame stores one frame as a message once the buffer (with overflow
+// frameSink stores a frame stage's frames in its socket's buffer. Their
+// events wait in events until flush, which publishes them together and
+// wakes the readers; it runs at the end of each read and before any wait,
+// so that neither a reader nor an observer waits for frames already
+// stored. The read loop is its only user.
+type frameSink struct {
+	s      *Socket
+	room   int     // what the buffer had room for when last asked
+	stored bool    // frames were stored since the last flush
+	events []Event // socket.received (and socket.dropped) not yet published, at most flushEvents
+}
+
+// flushEvents bounds the events a sink holds: a read of empty lines makes
+// a frame of every byte.
+const flushEvents = 256
+
+// store stores one frame as a message once the buffer (with overflow
 // block) and the registry-wide total have room for it. It returns
-// errStageClosing when the socket closes first. The read loop is its only
-// caller.
-func (s *Socket) storeFrame(p []byte, partial bool, at time.Time) (bool, error) {
-	if s.buf.overflow == OverflowBlock && len(p) > s.room {
+// errStageClosing when the socket closes first.
+func (k *frameSink) store(p []byte, partial bool, at time.Time) (bool, error) {
+	s := k.s
+	if s.buf.overflow == OverflowBlock && len(p) > k.room {
 		for {
 			n, freed := s.buf.space()
-			if s.room = n; n >= len(p) {
+			if k.room = n; n >= len(p) {
 				break
 			}
-			s.buf.wakeFrames() // the reader that makes room may wait for the frames stored so far
+			k.flush() // the reader that makes room may wait for the frames stored so far
 			select {
 			case <-freed:
 			case <-s.closing:
@@ -169,14 +192,37 @@ func (s *Socket) storeFrame(p []byte, partial bool, at time.Time) (bool, error) 
 			}
 		}
 	}
-	if !s.reserve(int64(len(p)+entryCost), s.buf.wakeFrames) {
+	if !s.reserve(int64(len(p)+entryCost), k.flush) {
 		return false, errStageClosing
 	}
-	s.room -= len(p)
+	k.room -= len(p)
 	kept := s.ev.bus.keep(p)
 	woke := s.buf.pushFrame(p, partial, at)
-	s.publishReceived(len(p), kept)
+	if s.ev.bus != nil {
+		if d := s.buf.lastDrop; d.bytes > 0 {
+			k.events = append(k.events, Event{Type: EventSocketDropped, SocketID: s.id, ServerID: s.serverID,
+				Bytes: d.bytes, FirstSeq: d.first, LastSeq: d.last})
+		}
+		k.events = append(k.events, Event{Type: EventSocketReceived, SocketID: s.id, ServerID: s.serverID,
+			Seq: s.buf.lastSeq, Size: int64(len(p)), Data: kept})
+	}
+	k.stored = true
+	if len(k.events) >= flushEvents {
+		k.flush()
+	}
 	return woke, nil
+}
+
+// flush publishes the events of the frames stored and wakes their readers.
+func (k *frameSink) flush() {
+	if !k.stored {
+		return
+	}
+	k.s.ev.bus.publishAll(k.events)
+	clear(k.events) // let their data go
+	k.events = k.events[:0]
+	k.stored = false
+	k.s.buf.wakeFrames()
 }
 
 // setPend makes p the pending bytes and settles the change of its
@@ -187,28 +233,21 @@ func (st *frameStage) setPend(p []byte) {
 	st.pend, st.acct = p, cap(p)
 }
 
-func (st *frameStage) end(err error) string {
+func (st *frameStage) end() string {
 	n := len(st.pend)
 	if n == 0 {
 		st.setPend(nil)
-		if err == nil {
-			return ""
-		}
-		return closeReason(err)
+		return ""
 	}
+	// While the socket closes on our side this waits for nothing: with no
+	// room for the frame it is discarded, and the reason says so.
 	_, serr := st.emit(st.pend, true, time.Now().UTC())
 	st.wake()
 	st.setPend(nil)
-	what := fmt.Sprintf("in the middle of a frame: its first %d bytes are stored as a partial message", n)
 	if serr != nil {
-		// Closed on our side while the buffer had no room for it.
-		what = fmt.Sprintf("in the middle of a frame: its first %d bytes were discarded (the buffer had no room for them)", n)
+		return fmt.Sprintf("in the middle of a frame: its first %d bytes were discarded (the buffer had no room for them)", n)
 	}
-	if err == nil {
-		st.amend(what)
-		return ""
-	}
-	return closeReason(err) + " " + what
+	return fmt.Sprintf("in the middle of a frame: its first %d bytes are stored as a partial message", n)
 }
 
 // reserve takes n bytes of the registry-wide total, waiting until it has

@@ -9,10 +9,14 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 )
 
-// example is the body that one response of one operation shows, as JSON.
+// example is the body that one response of one operation shows, as JSON;
+// with status "request", the JSON request body that Swagger UI's "Try it
+// out" starts from, where the one it would make up from the schema's
+// property examples would not run (a framing with the fields of every
+// type).
 type example struct {
 	op     string // operationId
-	status string // response key
+	status string // response key, or "request"
 	body   string // JSON
 }
 
@@ -35,6 +39,12 @@ func setExamples(doc *openapi3.T, ex []example) error {
 		op := byID[e.op]
 		if op == nil {
 			return fmt.Errorf("example for operation %q, which the document does not have", e.op)
+		}
+		if e.status == "request" {
+			if err := setRequestExample(op, e); err != nil {
+				return err
+			}
+			continue
 		}
 		ref := op.Responses.Value(e.status)
 		if ref == nil || ref.Value == nil {
@@ -74,11 +84,31 @@ func setExamples(doc *openapi3.T, ex []example) error {
 	return nil
 }
 
+// setRequestExample puts e on op's JSON request body.
+func setRequestExample(op *openapi3.Operation, e example) error {
+	if op.RequestBody == nil || op.RequestBody.Value == nil {
+		return fmt.Errorf("request example for %s, which takes no body", e.op)
+	}
+	mt := findMediaType(op.RequestBody.Value.Content, mimeJSON)
+	if mt == nil {
+		return fmt.Errorf("request example for %s, whose body is not JSON", e.op)
+	}
+	var v any
+	if err := json.Unmarshal([]byte(e.body), &v); err != nil {
+		return fmt.Errorf("request example for %s: %w", e.op, err)
+	}
+	mt.Example = v
+	return nil
+}
+
 // sockmanExamples are the examples of openapi.yaml. Each is an answer of the
 // service, copied from a real run; api's TestProblemExamples provokes every
 // problem here and compares it with the live answer, and TestSuccessExamples
 // checks that every success body is what the service's types encode.
 var sockmanExamples = []example{
+	// Request bodies (api's TestRequestExamplesRun sends them).
+	{"createServer", "request", `{"port":0,"framing":{"type":"lines"}}`},
+	{"createClient", "request", `{"host":"127.0.0.1","port":9988,"framing":{"type":"length_prefix","header_bytes":2}}`},
 	// health
 	{"health", "200", `{"status":"ok"}`},
 	{"health", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
