@@ -25,21 +25,21 @@ type walkStep struct {
 }
 
 // parseWalkthrough returns the steps of the first sh block under the
-// heading "## A walk-through". A paragraph (lines up to a blank one) is
+// heading (a line starting "## " and the heading's words). A paragraph (lines up to a blank one) is
 // comment lines that explain, then command lines, then comment lines
 // ("# " and the output) that show what the commands print.
-func parseWalkthrough(t *testing.T, readme string) []walkStep {
+func parseWalkthrough(t *testing.T, readme, heading string) []walkStep {
 	t.Helper()
 	lines := strings.Split(readme, "\n")
 	i := 0
-	for i < len(lines) && !strings.HasPrefix(lines[i], "## A walk-through") {
+	for i < len(lines) && !strings.HasPrefix(lines[i], "## "+heading) {
 		i++
 	}
 	for i < len(lines) && lines[i] != "```sh" {
 		i++
 	}
 	if i == len(lines) {
-		t.Fatal("README.md: no ```sh block under a heading \"## A walk-through\"")
+		t.Fatalf("README.md: no ```sh block under a heading \"## %s\"", heading)
 	}
 	var steps []walkStep
 	var cur *walkStep
@@ -79,12 +79,25 @@ func wildcard(shown string) *regexp.Regexp {
 	return regexp.MustCompile("^" + strings.Join(parts, ".*") + "$")
 }
 
-// The README's walk-through runs as written, in order, against the real
-// service, and prints what the README shows. Only the ports change: the
-// API's 8080 and the walk-through's 9988 become free ports. It runs the
-// commands in one bash, step by step, and compares each step's output
-// (stdout and stderr) line by line with the comments shown after it.
+// The README's walk-through, and its example of whole messages, run as
+// written, in order, each against a service of its own, and print what the
+// README shows. Only the ports change: the API's 8080 and the examples'
+// 9988 and 9989 become free ports. Each block runs in one bash, step by
+// step, and each step's output (stdout and stderr) is compared line by
+// line with the comments shown after it.
 func TestReadmeWalkthrough(t *testing.T) {
+	readme := doccheck.Read(t, "README.md")
+	for _, word := range []string{"listen", "newConnection", "readyRead", "write", "connectToHost", "disconnected", "close", "frame.bin"} {
+		if !strings.Contains(readme[strings.Index(readme, "## A walk-through"):], word) {
+			t.Errorf("the walk-through no longer shows %s", word)
+		}
+	}
+	for _, heading := range []string{"A walk-through", "Whole messages"} {
+		t.Run(strings.ReplaceAll(heading, " ", "-"), func(t *testing.T) { runReadmeBlock(t, readme, heading) })
+	}
+}
+
+func runReadmeBlock(t *testing.T, readme, heading string) {
 	bash, errBash := exec.LookPath("bash")
 	_, errCurl := exec.LookPath("curl")
 	if errBash != nil || errCurl != nil {
@@ -93,16 +106,10 @@ func TestReadmeWalkthrough(t *testing.T) {
 		}
 		t.Skipf("the walk-through needs bash and curl: %v %v", errBash, errCurl)
 	}
-	readme := doccheck.Read(t, "README.md")
-	steps := parseWalkthrough(t, readme)
+	steps := parseWalkthrough(t, readme, heading)
 	block := ""
 	for _, s := range steps {
 		block += strings.Join(s.commands, "\n") + "\n"
-	}
-	for _, word := range []string{"listen", "newConnection", "readyRead", "write", "connectToHost", "disconnected", "close", "frame.bin"} {
-		if !strings.Contains(readme[strings.Index(readme, "## A walk-through"):], word) {
-			t.Errorf("the walk-through no longer shows %s", word)
-		}
 	}
 	if strings.Contains(block, "sleep") {
 		t.Error("the walk-through sleeps; wait with a long poll (?wait=) instead")
@@ -110,8 +117,8 @@ func TestReadmeWalkthrough(t *testing.T) {
 
 	svc := startService(t, nil)
 	_, apiPort, _ := net.SplitHostPort(svc.addr)
-	peerPort := freePort(t)
-	ports := strings.NewReplacer("8080", apiPort, "9988", peerPort)
+	free := freePorts(t, 2)
+	ports := strings.NewReplacer("8080", apiPort, "9988", free[0], "9989", free[1])
 
 	dir := t.TempDir()
 	cmd := exec.Command(bash, "--noprofile", "--norc")
@@ -200,17 +207,21 @@ func matches(got, want []string, ports *strings.Replacer) bool {
 	return true
 }
 
-// freePort returns a TCP port of 127.0.0.1 that nothing listened on a
-// moment ago.
-func freePort(t *testing.T) string {
+// freePorts returns n distinct TCP ports of 127.0.0.1 that nothing listened
+// on a moment ago.
+func freePorts(t *testing.T, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var ports []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close() // all held until the last is taken: no port twice
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		ports = append(ports, port)
 	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
+	return ports
 }
 
 // waitAccepted waits until every client socket connected to one of the
