@@ -116,6 +116,7 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		AnswerStallTimeout: c.AnswerStall,
 		EventHeartbeat:     c.EventHeartbeat,
 		StreamWriteTimeout: c.WriteTimeout,
+		MaxStreams:         c.MaxStreams,
 	})
 
 	// Cancelling the base context ends every request's context: long polls
