@@ -1,3 +1,5 @@
+//go:build unix
+
 package api
 
 import (
@@ -24,9 +26,13 @@ import (
 // in the same run: BenchmarkStreamIngest is a peer's bytes to the
 // WebSocket client (the peer writes 256 KiB chunks), BenchmarkStreamSend
 // the client's 64 KiB frames (websocat's size) to the peer. An op is one
-// chunk or frame; compare the medians of raw and ws:
+// chunk or frame. Each reports the process's CPU time per op too (user and
+// system, every goroutine: the peer and client included, as in raw): on a
+// shared machine a steadier figure than the rate. Compare the medians of
+// raw and ws, from runs that interleave them:
 //
-//	go test -run '^$' -bench 'Stream(Ingest|Send)' -count 6 ./api/
+//	go test -c -o /tmp/api.test ./api/ &&
+//	for i in 1 2 3 4 5 6; do /tmp/api.test -test.run '^$' -test.bench 'Stream(Ingest|Send)'; done
 
 const (
 	benchIngestChunk = 256 << 10
@@ -123,6 +129,13 @@ func wholeFrameClient(b *testing.B, bs *benchStream) (net.Conn, []byte) {
 	return conn, frame
 }
 
+// meterCPU starts counting the process's CPU time; the function it returns
+// reports it per op (cpu-ns/op).
+func meterCPU(b *testing.B) func() {
+	cpu0 := cpuTime()
+	return func() { b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op") }
+}
+
 // rawPair is a loopback TCP connection: the baseline.
 func rawPair(b *testing.B) (w, r net.Conn) {
 	b.Helper()
@@ -180,6 +193,7 @@ func BenchmarkStreamIngest(b *testing.B) {
 		defer w.Close()
 		defer r.Close()
 		b.SetBytes(benchIngestChunk)
+		defer meterCPU(b)()
 		errc := pump(b.N, benchIngestChunk, func(p []byte) error { _, err := w.Write(p); return err })
 		if err := drain(r, int64(b.N)*benchIngestChunk, make([]byte, benchIngestChunk)); err != nil {
 			b.Fatal(err)
@@ -191,10 +205,14 @@ func BenchmarkStreamIngest(b *testing.B) {
 	b.Run("ws", func(b *testing.B) {
 		bs := newBenchStream(b)
 		defer bs.close()
+		b.ResetTimer()
 		b.SetBytes(benchIngestChunk)
+		defer meterCPU(b)()
 		errc := pump(b.N, benchIngestChunk, func(p []byte) error { _, err := bs.peer.Write(p); return err })
 		buf := make([]byte, benchIngestChunk)
-		for left := int64(b.N) * benchIngestChunk; left > 0; {
+		frames := 0
+		defer func() { b.ReportMetric(float64(frames)/float64(b.N), "frames/op") }()
+		for left := int64(b.N) * benchIngestChunk; left > 0; frames++ {
 			_, r, err := bs.ws.Reader(context.Background())
 			if err != nil {
 				b.Fatal(err)
@@ -222,6 +240,7 @@ func BenchmarkStreamSend(b *testing.B) {
 		defer w.Close()
 		defer r.Close()
 		b.SetBytes(benchSendFrame)
+		defer meterCPU(b)()
 		errc := pump(b.N, benchSendFrame, func(p []byte) error { _, err := w.Write(p); return err })
 		if err := drain(r, int64(b.N)*benchSendFrame, make([]byte, 256<<10)); err != nil {
 			b.Fatal(err)
@@ -241,6 +260,7 @@ func BenchmarkStreamSend(b *testing.B) {
 		defer conn.Close()
 		b.SetBytes(benchSendFrame)
 		b.ResetTimer()
+		defer meterCPU(b)()
 		errc := pump(b.N, 16, func([]byte) error { _, err := conn.Write(frame); return err })
 		if err := drain(bs.peer, int64(b.N)*benchSendFrame, make([]byte, 256<<10)); err != nil {
 			b.Fatal(err)
@@ -252,7 +272,9 @@ func BenchmarkStreamSend(b *testing.B) {
 	b.Run("ws", func(b *testing.B) {
 		bs := newBenchStream(b)
 		defer bs.close()
+		b.ResetTimer()
 		b.SetBytes(benchSendFrame)
+		defer meterCPU(b)()
 		errc := pump(b.N, benchSendFrame, func(p []byte) error {
 			return bs.ws.Write(context.Background(), websocket.MessageBinary, p)
 		})
