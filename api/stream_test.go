@@ -236,6 +236,46 @@ func TestStreamBackpressureSlowReader(t *testing.T) {
 	}
 }
 
+// TestStreamBackpressureSlowPeer: a peer that reads nothing stops the
+// stream reading the client's frames, so the client's writes block (here
+// until its own deadline gives up); what reached the peer is what the
+// client wrote, in order, nothing dropped before it. (The stream, blocked
+// in its send to the peer, sees the client go only when that send gives
+// up, after the socket's write timeout; the frame it was sending is then
+// cut where the peer stopped taking it, as a send's is.)
+func TestStreamBackpressureSlowPeer(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, withConfig(func(c *sockets.Config) { c.WriteTimeout = 2 * time.Second }))
+	s, peer := a.pair(t)
+	c := openStream(t, a, s.ID, "")
+	const frame = 64 << 10
+	var sent bytes.Buffer
+	rng := rand.NewChaCha8([32]byte{'s', 'p'})
+	buf := make([]byte, frame)
+	for {
+		rng.Read(buf)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Write(ctx, websocket.MessageBinary, buf)
+		cancel()
+		if err != nil {
+			break // blocked for a second: the peer is not reading, nor is the stream
+		}
+		sent.Write(buf)
+		if sent.Len() > 1<<30 {
+			t.Fatalf("the client wrote %d bytes to a peer that reads nothing: nothing pushed back", sent.Len())
+		}
+	}
+	t.Logf("the client was held up after %d bytes", sent.Len())
+	waitFor(t, testTimeout, func() bool { return a.active.Load() == 0 }) // the stream has ended
+	got := a.socket(t, s.ID)
+	if got.BytesSent > int64(sent.Len())+frame || got.State != "connected" {
+		t.Fatalf("the peer was sent %d bytes of the %d written, state %s; want at most a frame more, connected", got.BytesSent, sent.Len(), got.State)
+	}
+	if b := readPeer(t, peer, int(got.BytesSent)); !bytes.Equal(b, append(sent.Bytes(), buf...)[:len(b)]) {
+		t.Fatalf("the peer got %d bytes that differ from what the client wrote", len(b))
+	}
+}
+
 // jsonOut is a frame of mode=json from the service.
 type jsonOut struct {
 	Seq      uint64 `json:"seq"`
