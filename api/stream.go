@@ -117,9 +117,10 @@ func (h *handlers) stream(c echo.Context) error {
 	}
 	defer release()
 
-	// The server's read and write timeouts bound a request, and its
-	// deadlines stay on the connection once it is hijacked: this one
-	// lasts, and sets a deadline per frame.
+	// The server's read and write timeouts bound a request; this one
+	// lasts, with a deadline per frame (--write-timeout). net/http clears
+	// the connection's deadlines when Accept hijacks it, not before:
+	// cleared here, the upgrade is not cut by what is left of a request's.
 	rc := http.NewResponseController(c.Response())
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
