@@ -2,11 +2,13 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -127,7 +129,7 @@ func (h *handlers) stream(c echo.Context) error {
 	// The security middleware has checked the origin (crossOrigin) and
 	// the token, as for any request; the library's own origin check knows
 	// nothing of --cors-origin.
-	conn, err := websocket.Accept(c.Response(), r, &websocket.AcceptOptions{
+	conn, err := websocket.Accept(readBuffered{c.Response()}, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true,
 		Subprotocols:       bearerOffered(r.Header),
 	})
@@ -139,6 +141,37 @@ func (h *handlers) stream(c echo.Context) error {
 	st.run(ctx, cursor)
 	return nil
 }
+
+// streamReadBuffer is the read buffer of a stream's connection: one read
+// from the kernel takes a whole 64 KiB frame (websocat's) or several small
+// ones, where the HTTP server's 4 KiB buffer takes a large frame in two.
+const streamReadBuffer = 64 << 10
+
+// readBuffered hands websocket.Accept the hijacked connection with a read
+// buffer of streamReadBuffer. Accept keeps what the reader it is handed has
+// buffered and then reads the connection itself; so what the HTTP server
+// had read ahead (a client may send its first frame with the upgrade
+// request) is buffered in the new reader before Accept takes it.
+type readBuffered struct{ http.ResponseWriter }
+
+func (w readBuffered) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	ahead, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(ahead), conn), streamReadBuffer)
+	if len(ahead) > 0 {
+		// One read of the MultiReader returns all of ahead, from memory.
+		if _, err := br.Peek(len(ahead)); err != nil {
+			conn.Close()
+			return nil, nil, err
+		}
+	}
+	return conn, bufio.NewReadWriter(br, brw.Writer), nil
+}
+
+func (w readBuffered) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // streamParams are the parsed query of GET /sockets/{id}/stream.
 type streamParams struct {

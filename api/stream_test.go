@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -274,6 +275,37 @@ func TestStreamBackpressureSlowPeer(t *testing.T) {
 	if b := readPeer(t, peer, int(got.BytesSent)); !bytes.Equal(b, append(sent.Bytes(), buf...)[:len(b)]) {
 		t.Fatalf("the peer got %d bytes that differ from what the client wrote", len(b))
 	}
+}
+
+// TestStreamKeepsBytesSentWithTheUpgrade: a client frame sent in the same
+// write as the upgrade request (read ahead by the HTTP server before the
+// upgrade) reaches the peer.
+func TestStreamKeepsBytesSentWithTheUpgrade(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	s, peer := a.pair(t)
+	host := strings.TrimPrefix(a.srv.URL, "http://")
+	c, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	payload := []byte("sent at once")
+	key := [4]byte{7, 7, 7, 7}
+	frame := append([]byte{0x82, 0x80 | byte(len(payload))}, key[:]...)
+	for i, b := range payload {
+		frame = append(frame, b^key[i%4])
+	}
+	req := "GET /sockets/" + s.ID + "/stream HTTP/1.1\r\nHost: " + host + "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+	if _, err := c.Write(append([]byte(req), frame...)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readPeer(t, peer, len(payload)); !bytes.Equal(got, payload) {
+		t.Fatalf("the peer got %q, want %q", got, payload)
+	}
+	c.Close()
+	waitFor(t, testTimeout, func() bool { return a.active.Load() == 0 })
 }
 
 // jsonOut is a frame of mode=json from the service.
