@@ -19,6 +19,7 @@ func detail(err error) string {
 		nf  *sockets.NotFoundError
 		rng *sockets.RangeError
 		dto *sockets.DialTimeoutError
+		bsy *sockets.BusyError
 	)
 	// Each detail starts with the sentinel's words, as every other
 	// engine error's text does ("limit reached: ...").
@@ -29,6 +30,8 @@ func detail(err error) string {
 		return fmt.Sprintf("%v: %s", nf.Unwrap(), notFoundDetail(nf))
 	case errors.As(err, &rng):
 		return fmt.Sprintf("%v: %s", sockets.ErrInvalid, rangeDetail(rng))
+	case errors.As(err, &bsy):
+		return fmt.Sprintf("%v: socket %s has a stream attached (GET /sockets/{id}/stream), its one consumer; close that stream first, or read without after to peek", sockets.ErrSocketBusy, bsy.ID)
 	case errors.As(err, &dto):
 		return fmt.Sprintf("%v: %s did not answer within %v; check the host and port, or raise timeout_ms", sockets.ErrConnectTimeout, dto.Addr, dto.Timeout)
 	}

@@ -38,48 +38,56 @@ func writeMessageList(w io.Writer, id string, sel sockets.Selection, encoding st
 	bw.WriteString(`,"state":`)
 	writeJSONString(bw, state)
 	bw.WriteString(`,"messages":[`)
-	for i, m := range sel.Messages {
+	for i := range sel.Messages {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		bw.WriteString(`{"seq":`)
-		bw.Write(strconv.AppendUint(num[:0], m.Seq, 10))
-		bw.WriteString(`,"received_at":"`)
-		bw.Write(m.ReceivedAt.AppendFormat(num[:0], time.RFC3339Nano))
-		bw.WriteString(`","size":`)
-		bw.Write(strconv.AppendInt(num[:0], int64(len(m.Data)), 10))
-		enc := encoding
-		if enc == "auto" {
-			enc = "base64"
-			if utf8.Valid(m.Data) {
-				enc = "utf8"
-			}
-		}
-		bw.WriteString(`,"encoding":"`)
-		bw.WriteString(enc)
-		bw.WriteString(`","data":`)
-		switch enc {
-		case "utf8":
-			// A view, not a copy: Data is never modified once stored.
-			writeJSONString(bw, unsafe.String(unsafe.SliceData(m.Data), len(m.Data)))
-		case "hex":
-			bw.WriteByte('"')
-			writeEncoded(bw, m.Data, 1, 2, hex.AppendEncode)
-			bw.WriteByte('"')
-		default:
-			bw.WriteByte('"')
-			writeEncoded(bw, m.Data, 3, 4, appendBase64)
-			bw.WriteByte('"')
-		}
-		if m.Partial {
-			bw.WriteString(`,"partial":true`)
-		}
-		bw.WriteByte('}')
+		writeMessage(bw, &sel.Messages[i], encoding)
 	}
 	bw.WriteString(`],"cursor":`)
 	bw.Write(strconv.AppendUint(num[:0], sel.Cursor, 10))
 	bw.WriteString("}\n")
 	return bw.Flush()
+}
+
+// writeMessage writes one Message object of a read (seq, received_at,
+// size, encoding, data, and partial when set), as encoding/json would
+// write it.
+func writeMessage(bw *bufio.Writer, m *sockets.Message, encoding string) {
+	var num [32]byte
+	bw.WriteString(`{"seq":`)
+	bw.Write(strconv.AppendUint(num[:0], m.Seq, 10))
+	bw.WriteString(`,"received_at":"`)
+	bw.Write(m.ReceivedAt.AppendFormat(num[:0], time.RFC3339Nano))
+	bw.WriteString(`","size":`)
+	bw.Write(strconv.AppendInt(num[:0], int64(len(m.Data)), 10))
+	enc := encoding
+	if enc == "auto" {
+		enc = "base64"
+		if utf8.Valid(m.Data) {
+			enc = "utf8"
+		}
+	}
+	bw.WriteString(`,"encoding":"`)
+	bw.WriteString(enc)
+	bw.WriteString(`","data":`)
+	switch enc {
+	case "utf8":
+		// A view, not a copy: Data is never modified once stored.
+		writeJSONString(bw, unsafe.String(unsafe.SliceData(m.Data), len(m.Data)))
+	case "hex":
+		bw.WriteByte('"')
+		writeEncoded(bw, m.Data, 1, 2, hex.AppendEncode)
+		bw.WriteByte('"')
+	default:
+		bw.WriteByte('"')
+		writeEncoded(bw, m.Data, 3, 4, appendBase64)
+		bw.WriteByte('"')
+	}
+	if m.Partial {
+		bw.WriteString(`,"partial":true`)
+	}
+	bw.WriteByte('}')
 }
 
 // messageListLen returns the length of what writeMessageList writes, when

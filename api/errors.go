@@ -19,7 +19,7 @@ import (
 // Problem is an RFC 9457 problem document, the body of every error response.
 type Problem struct {
 	// A URI naming the kind of problem: one of the types in PROBLEMS.md, which says what to do about each.
-	Type string `json:"type" example:"urn:sockman:problem:socket-not-found" enums:"urn:sockman:problem:bad-request,urn:sockman:problem:invalid-argument,urn:sockman:problem:unauthorized,urn:sockman:problem:forbidden,urn:sockman:problem:forbidden-by-policy,urn:sockman:problem:not-found,urn:sockman:problem:server-not-found,urn:sockman:problem:socket-not-found,urn:sockman:problem:method-not-allowed,urn:sockman:problem:address-in-use,urn:sockman:problem:socket-closed,urn:sockman:problem:socket-closed-for-writing,urn:sockman:problem:body-too-large,urn:sockman:problem:unsupported-media-type,urn:sockman:problem:internal-error,urn:sockman:problem:connect-failed,urn:sockman:problem:limit-reached,urn:sockman:problem:shutting-down,urn:sockman:problem:cancelled,urn:sockman:problem:connect-timeout,urn:sockman:problem:write-timeout"`
+	Type string `json:"type" example:"urn:sockman:problem:socket-not-found" enums:"urn:sockman:problem:bad-request,urn:sockman:problem:invalid-argument,urn:sockman:problem:unauthorized,urn:sockman:problem:forbidden,urn:sockman:problem:forbidden-by-policy,urn:sockman:problem:not-found,urn:sockman:problem:server-not-found,urn:sockman:problem:socket-not-found,urn:sockman:problem:method-not-allowed,urn:sockman:problem:address-in-use,urn:sockman:problem:socket-closed,urn:sockman:problem:socket-closed-for-writing,urn:sockman:problem:socket-busy,urn:sockman:problem:body-too-large,urn:sockman:problem:unsupported-media-type,urn:sockman:problem:upgrade-required,urn:sockman:problem:internal-error,urn:sockman:problem:connect-failed,urn:sockman:problem:limit-reached,urn:sockman:problem:shutting-down,urn:sockman:problem:cancelled,urn:sockman:problem:connect-timeout,urn:sockman:problem:write-timeout"`
 	// Short summary of the kind of problem.
 	Title string `json:"title" example:"Not Found"`
 	// The HTTP status code.
@@ -95,10 +95,14 @@ var ProblemTypes = []ProblemType{
 		"Read what the socket received and delete it; to send again, open a new connection."),
 	problemType("socket-closed-for-writing", http.StatusConflict, sockets.ErrWriteClosed,
 		"The socket sent its FIN (POST /sockets/{id}/shutdown): read what the peer still sends, and open a new connection to send again."),
+	problemType("socket-busy", http.StatusConflict, sockets.ErrSocketBusy,
+		"Close the stream attached to the socket (GET /sockets/{id}/stream) first, or read without after to peek at what it holds."),
 	problemType("body-too-large", http.StatusRequestEntityTooLarge, errTooLarge,
 		"Send the data in smaller bodies, or ask the operator to raise --max-body."),
 	problemType("unsupported-media-type", http.StatusUnsupportedMediaType, errUnsupportedMedia,
 		"Send the Content-Type the detail names (application/json, or raw bytes as application/octet-stream or text/plain where a send takes them), without Content-Encoding."),
+	problemType("upgrade-required", http.StatusUpgradeRequired, errUpgradeRequired,
+		"Open the path with a WebSocket client (websocat ws://HOST:PORT/sockets/ID/stream, or new WebSocket() in a browser): a plain GET cannot carry the stream."),
 	problemType("internal-error", http.StatusInternalServerError, nil,
 		"A fault of sockman itself: its log holds the cause; report it with that log line."),
 	problemType("connect-failed", http.StatusBadGateway, sockets.ErrConnectFailed,

@@ -94,6 +94,7 @@ var opRequest = map[string]struct{ method, path, body string }{
 	"streamEvents":   {http.MethodGet, "/events", ""},
 	"shutdownSocket": {http.MethodPost, "/sockets/sock-1/shutdown", ""},
 	"closeSocket":    {http.MethodPost, "/sockets/sock-1/close", ""},
+	"streamSocket":   {http.MethodGet, "/sockets/sock-1/stream", ""},
 }
 
 func (a *testAPI) opRequest(t *testing.T, op string) *http.Request {
@@ -104,6 +105,9 @@ func (a *testAPI) opRequest(t *testing.T, op string) *http.Request {
 	var body any
 	if r.body != "" {
 		body = r.body
+	}
+	if op == "streamSocket" {
+		return a.newRequest(r.method, r.path, body, upgradeHeader...)
 	}
 	return a.newRequest(r.method, r.path, body)
 }
@@ -177,6 +181,23 @@ func problemCases() map[string]errorCase {
 		"send 400":         {req: withSocket(http.MethodPost, "/sockets/{id}/messages", `{"data":"aGVsbG8K!","encoding":"base64"}`)},
 		"read 400":         {req: withSocket(http.MethodGet, "/sockets/{id}/messages?after=5", nil)},
 		"streamEvents 400": {req: get("/events?types=nope")},
+		"streamSocket 400": {req: withSocket(http.MethodGet, "/sockets/{id}/stream?ack=client", nil, upgradeHeader...)},
+		"streamSocket 404": {req: func(t *testing.T, a *testAPI) *http.Request {
+			return a.newRequest(http.MethodGet, "/sockets/sock-9/stream", nil, upgradeHeader...)
+		}},
+		"streamSocket 409": {req: func(t *testing.T, a *testAPI) *http.Request {
+			return a.newRequest(http.MethodGet, "/sockets/"+attached(t, a)+"/stream", nil, upgradeHeader...)
+		}},
+		"read 409": {req: func(t *testing.T, a *testAPI) *http.Request {
+			return a.newRequest(http.MethodGet, "/sockets/"+attached(t, a)+"/messages?after=0", nil)
+		}},
+		"streamSocket 426": {req: withSocket(http.MethodGet, "/sockets/{id}/stream", nil)},
+		"streamSocket 503": {opts: []harnessOption{withOptions(func(o *Options) { o.MaxStreams = 1 })}, req: func(t *testing.T, a *testAPI) *http.Request {
+			s, _ := a.pair(t)
+			openStream(t, a, s.ID, "")
+			s2, _ := a.pair(t)
+			return a.newRequest(http.MethodGet, "/sockets/"+s2.ID+"/stream", nil, upgradeHeader...)
+		}},
 		"streamEvents 503": {opts: []harnessOption{withConfig(func(c *sockets.Config) { c.MaxSubscribers = 1 })}, req: func(t *testing.T, a *testAPI) *http.Request {
 			sub, err := a.reg.Subscribe(sockets.SubscribeOptions{})
 			if err != nil {
@@ -248,6 +269,13 @@ func problemCases() map[string]errorCase {
 			return a.newRequest(http.MethodPost, "/sockets/"+s.ID+"/messages", make([]byte, 24<<20), "Content-Type", "application/octet-stream")
 		}},
 	}
+}
+
+// attached opens a socket with a stream attached, and returns its id.
+func attached(t *testing.T, a *testAPI) string {
+	s, _ := a.pair(t)
+	openStream(t, a, s.ID, "")
+	return s.ID
 }
 
 // cancelledProblems provokes the 503 of a send or broadcast that the

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,6 +46,9 @@ type testAPI struct {
 	// active counts requests inside the API (router and validator): a test
 	// can wait until a long poll is in the handler, or until it has returned.
 	active atomic.Int64
+	// streamsOnce registers, with the first WebSocket stream, the wait for
+	// every handler to return at the end of the test (openStream).
+	streamsOnce sync.Once
 }
 
 // harness is what newTestAPI builds from; options change it.

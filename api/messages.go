@@ -177,7 +177,7 @@ func decodeData(data, encoding string) ([]byte, error) {
 // read returns received messages.
 //
 //	@Summary		Read what a socket received
-//	@Description	Returns messages with seq > after, oldest first, and acknowledges (frees) every message with seq <= after. Without after it returns from the oldest message still held and frees nothing. The same request repeated returns the same messages, so a lost response is retried with the same after. cursor is the seq of the last message returned (or the after given when none): pass it as after next time.
+//	@Description	Returns messages with seq > after, oldest first, and acknowledges (frees) every message with seq <= after. Without after it returns from the oldest message still held and frees nothing (a peek, which works also while a stream is attached; a read with after is then 409). The same request repeated returns the same messages, so a lost response is retried with the same after. cursor is the seq of the last message returned (or the after given when none): pass it as after next time.
 //	@Description	With wait (a Go duration such as 5s, capped by --max-wait) it long-polls: when nothing is there it answers as soon as a message arrives or the socket closes, or empty when the time is up.
 //	@Description	What an answer holds counts against --max-buffer-total until it is written: when the total is reached, a read returns fewer messages than limit asks (at least one). An answer whose client takes none of it for --answer-stall-timeout (15s by default) is cut: its connection closes, and the messages stay held for the next read.
 //	@Description	When the Accept header prefers application/octet-stream to JSON (its q is above 0 and above application/json's, or equal and listed first) the answer is the bytes of the selected messages, concatenated; the cursor is in the Sockman-Cursor header and the state in Sockman-State (closed with an empty body: the stream has ended).
@@ -198,6 +198,7 @@ func decodeData(data, encoding string) ([]byte, error) {
 //	@Failure		401			{object}	Problem	"Token missing or wrong"
 //	@Failure		403			{object}	Problem	"Host not allowed (DNS rebinding guard), or a call from a page of another site"
 //	@Failure		404			{object}	Problem	"No such socket"
+//	@Failure		409			{object}	Problem	"A read with after while a stream is attached (GET /sockets/{id}/stream): the socket has one consumer at a time"
 //	@Security		BearerAuth
 //	@x-no-head		true
 //	@Router			/sockets/{id}/messages [get]

@@ -113,7 +113,7 @@ func TestProblemForAnswersFromTheTable(t *testing.T) {
 		errBadRequest, errUnsupportedMedia, errTooLarge, errUnauthorized, errForbidden,
 		sockets.ErrServerNotFound, sockets.ErrSocketNotFound, sockets.ErrInvalid, sockets.ErrAddrInUse,
 		sockets.ErrSocketClosed, sockets.ErrForbidden, sockets.ErrConnectFailed, sockets.ErrConnectTimeout,
-		sockets.ErrWriteTimeout, sockets.ErrLimit, sockets.ErrClosed, sockets.ErrWriteClosed,
+		sockets.ErrWriteTimeout, sockets.ErrLimit, sockets.ErrClosed, sockets.ErrWriteClosed, sockets.ErrSocketBusy, errUpgradeRequired,
 	}
 	answered := map[string]bool{}
 	for _, err := range errs {

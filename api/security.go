@@ -179,6 +179,17 @@ func crossOrigin(trusted []string) echo.MiddlewareFunc {
 			if err := cop.Check(r); err != nil {
 				return fmt.Errorf("%w: cross-origin request refused (%v); call the API from its own origin, or list yours with --cors-origin", errForbidden, err)
 			}
+			if isWebSocketUpgrade(r) {
+				// A WebSocket upgrade is a GET that the same-origin policy
+				// does not guard: a page of any site may open one, with the
+				// user's credentials (cross-site WebSocket hijacking). It is
+				// checked as a state-changing request is.
+				u := *r
+				u.Method = http.MethodPost
+				if err := cop.Check(&u); err != nil {
+					return fmt.Errorf("%w: cross-origin WebSocket upgrade refused (Origin %s, Host %s); open the stream from the API's own origin, or list yours with --cors-origin", errForbidden, quote.String(r.Header.Get(echo.HeaderOrigin)), quote.String(r.Host))
+				}
+			}
 			switch r.Header.Get("Sec-Fetch-Site") {
 			case "cross-site", "same-site":
 				if !isPublic(r) && !trustedSet[r.Header.Get(echo.HeaderOrigin)] {
@@ -203,8 +214,22 @@ func bearerAuth(token string) echo.MiddlewareFunc {
 				return next(c)
 			}
 			scheme, got, _ := strings.Cut(strings.TrimSpace(r.Header.Get(echo.HeaderAuthorization)), " ")
+			if r.Header.Get(echo.HeaderAuthorization) == "" {
+				// A browser cannot put a header on a WebSocket: the
+				// token may come as a subprotocol. Never in the URL,
+				// which logs and histories keep.
+				if tok, ok := bearerFromSubprotocol(r); ok {
+					scheme, got = "Bearer", tok
+				}
+			}
 			sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
 			if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 || !strings.EqualFold(scheme, "Bearer") {
+				if q := r.URL.Query(); q.Has("token") || q.Has("access_token") {
+					return fmt.Errorf("%w: the token is never taken from the URL (logs and histories keep URLs); send the header Authorization: Bearer <token>, or, for a WebSocket, the subprotocol %s<token as base64url without padding>", errUnauthorized, bearerProtocol)
+				}
+				if isWebSocketUpgrade(r) {
+					return fmt.Errorf("%w: send the header Authorization: Bearer <token>, or the subprotocol %s<token as base64url without padding>, with the token sockman was started with", errUnauthorized, bearerProtocol)
+				}
 				return fmt.Errorf("%w: send the header Authorization: Bearer <token>, with the token sockman was started with (in Swagger UI: Authorize)", errUnauthorized)
 			}
 			return next(c)

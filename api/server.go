@@ -33,6 +33,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -71,9 +72,12 @@ type Options struct {
 	// EventHeartbeat is how often an idle event stream gets a ": ping"
 	// (DefaultEventHeartbeat).
 	EventHeartbeat time.Duration
-	// StreamWriteTimeout cuts an event stream whose client takes no data
-	// for this long (sockets.DefaultWriteTimeout).
+	// StreamWriteTimeout cuts an event stream or a WebSocket stream whose
+	// client takes no data for this long (sockets.DefaultWriteTimeout).
 	StreamWriteTimeout time.Duration
+	// MaxStreams bounds the WebSocket streams open at once
+	// (DefaultMaxStreams); past it, an upgrade is 503.
+	MaxStreams int
 	// Holder owns the long-lived streams (event streams, WebSocket
 	// streams): it ends them at shutdown and waits for them. Nil: nobody
 	// does, and a stream ends with its request.
@@ -90,8 +94,9 @@ const (
 
 // handlers holds what every handler needs.
 type handlers struct {
-	reg  *sockets.Registry
-	opts Options
+	reg     *sockets.Registry
+	opts    Options
+	streams atomic.Int64 // WebSocket streams open, against MaxStreams
 }
 
 // New returns the API router over reg.
@@ -119,6 +124,9 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	}
 	if o.Holder == nil {
 		o.Holder = noHolder{}
+	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = DefaultMaxStreams
 	}
 	h := &handlers{reg: reg, opts: o}
 
@@ -158,6 +166,7 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	e.GET("/sockets/:id/messages", h.read)
 	e.POST("/sockets/:id/shutdown", h.shutdownSocket)
 	e.POST("/sockets/:id/close", h.closeSocket)
+	e.GET("/sockets/:id/stream", h.stream) // no HEAD: an upgrade
 
 	e.GET("/events", h.events) // no HEAD: the answer does not end
 	return e

@@ -37,6 +37,9 @@ var (
 	ErrWriteClosed = errors.New("socket is closed for writing")
 	// ErrClosed: the registry is shutting down.
 	ErrClosed = errors.New("registry is closed")
+	// ErrSocketBusy: the socket has a consumer attached (a stream), and
+	// the operation would be a second one.
+	ErrSocketBusy = errors.New("socket is busy")
 )
 
 // The engine's errors carry their facts as fields: which limit, its value,
@@ -167,3 +170,15 @@ func (e *DialTimeoutError) Error() string {
 }
 
 func (e *DialTimeoutError) Unwrap() error { return ErrConnectTimeout }
+
+// BusyError says that a socket already has its one consumer (see
+// Socket.Attach). It matches ErrSocketBusy.
+type BusyError struct {
+	ID string // the socket's id
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("%v: socket %s has a consumer attached, and takes one at a time", ErrSocketBusy, e.ID)
+}
+
+func (e *BusyError) Unwrap() error { return ErrSocketBusy }

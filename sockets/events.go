@@ -58,6 +58,7 @@ type Source string
 const (
 	SourceAPI       Source = "api"       // POST /sockets/{id}/messages
 	SourceBroadcast Source = "broadcast" // POST /servers/{id}/messages
+	SourceStream    Source = "stream"    // a consumer's Send (GET /sockets/{id}/stream)
 )
 
 // Reasons a server stops listening, as EventServerClosed gives them.

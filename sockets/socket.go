@@ -73,6 +73,9 @@ type Socket struct {
 
 	writeMu sync.Mutex // serialises Send so that messages never interleave
 
+	consMu   sync.Mutex // guards consumer; taken before buffer.mu (consumer.go)
+	consumer *Consumer  // the attached stream; nil: the cursor reads consume
+
 	mu          sync.Mutex // guards the following fields
 	closed      bool
 	closeReason string
@@ -410,7 +413,9 @@ func (s *Socket) writeError(err error, sent int64) error {
 	return fmt.Errorf("%w: writing to socket %s after %d bytes: %v", ErrSocketClosed, s.id, sent, err)
 }
 
-// Read acknowledges and selects messages as o says. With o.Wait it blocks
+// Read acknowledges and selects messages as o says: the cursor reads. With
+// o.After it acknowledges first, as Ack does (so it fails with
+// ErrSocketBusy while a consumer is attached); without, it only peeks. With o.Wait it blocks
 // until a message is there, the socket closes, the wait ends or ctx ends
 // (then it returns what it has, not an error). The selection's State is
 // StateClosed with no messages only when the reader has everything: a socket
@@ -420,16 +425,25 @@ func (s *Socket) writeError(err error, sent int64) error {
 func (s *Socket) Read(ctx context.Context, o ReadOptions) (Selection, error) {
 	var after uint64
 	if o.After != nil {
-		if err := s.buf.ack(*o.After); err != nil {
+		if err := s.Ack(*o.After); err != nil {
 			return Selection{}, err
 		}
 		after = *o.After
 	} else {
 		after = s.buf.firstUnacked() - 1
 	}
+	return s.selectWait(ctx, after, o.Limit, o.MaxBytes, o.Wait), nil
+}
+
+// selectWait selects the messages after the given seq within the caps. With
+// a positive wait (or a negative one: without end) it blocks until one is
+// there, the stream ends, the wait passes or ctx ends, and returns what it
+// has then.
+func (s *Socket) selectWait(ctx context.Context, after uint64, limit, maxBytes int, wait time.Duration) Selection {
 	var timeout <-chan time.Time
-	if o.Wait > 0 {
-		t := time.NewTimer(o.Wait)
+	forever := wait < 0
+	if wait > 0 {
+		t := time.NewTimer(wait)
 		defer t.Stop()
 		timeout = t.C
 	}
@@ -440,9 +454,9 @@ func (s *Socket) Read(ctx context.Context, o ReadOptions) (Selection, error) {
 		}
 	}()
 	for {
-		sel, changed := s.buf.selectAfter(after, o.Limit, o.MaxBytes)
-		if len(sel.Messages) > 0 || sel.EOF || timeout == nil {
-			return s.withState(sel), nil
+		sel, changed := s.buf.selectAfter(after, limit, maxBytes)
+		if len(sel.Messages) > 0 || sel.EOF || (timeout == nil && !forever) {
+			return s.withState(sel)
 		}
 		// Counted once changed is taken: a push after this wakes the read.
 		if !parked {
@@ -454,7 +468,7 @@ func (s *Socket) Read(ctx context.Context, o ReadOptions) (Selection, error) {
 		case <-timeout:
 			timeout = nil
 		case <-ctx.Done():
-			return s.withState(sel), nil
+			return s.withState(sel)
 		}
 	}
 }

@@ -35,7 +35,7 @@ func TestEventFlags(t *testing.T) {
 		t.Errorf("env twins: got %d %d %d %v, want 7 2MiB 3 2s", c.EventHistory, c.EventHistoryBytes, c.MaxSubscribers, c.EventHeartbeat)
 	}
 	for _, args := range [][]string{
-		{"--event-history", "0"}, {"--event-history", "1048577"}, {"--max-subscribers", "-1"}, {"--event-heartbeat", "0s"}, {"--event-history-bytes", "0"},
+		{"--event-history", "0"}, {"--event-history", "1048577"}, {"--max-subscribers", "-1"}, {"--max-streams", "0"}, {"--event-heartbeat", "0s"}, {"--event-history-bytes", "0"},
 	} {
 		if _, err := parseWithEnv(t, args...); err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(args[0], "-")) && !strings.Contains(err.Error(), "positive") {
 			t.Errorf("%v: got %v, want an error naming the flag", args, err)

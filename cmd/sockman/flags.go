@@ -48,6 +48,7 @@ type serveConfig struct {
 	EventHistoryBytes int64
 	MaxSubscribers    int
 	EventHeartbeat    time.Duration
+	MaxStreams        int
 
 	// tokenOnCommandLine: --token was given as a flag, where other users of
 	// the machine can read it (ps); serve warns.
@@ -104,6 +105,7 @@ func defaultServeConfig() serveConfig {
 		EventHistoryBytes: sockets.DefaultEventHistoryBytes,
 		MaxSubscribers:    sockets.DefaultMaxSubscribers,
 		EventHeartbeat:    api.DefaultEventHeartbeat,
+		MaxStreams:        api.DefaultMaxStreams,
 	}
 }
 
@@ -144,6 +146,7 @@ func serveFlags(c *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.EventHistory, "event-history", c.EventHistory, "events kept for GET /events to resume from (Last-Event-ID) and for streams that fall behind; older ones are reported as events.lost")
 	fs.Var((*sizeFlag)(&c.EventHistoryBytes), "event-history-bytes", "bytes of message data (GET /events?data=true) kept with the event history; the oldest events' bytes go first")
 	fs.IntVar(&c.MaxSubscribers, "max-subscribers", c.MaxSubscribers, "open GET /events streams at most; past it they get 503")
+	fs.IntVar(&c.MaxStreams, "max-streams", c.MaxStreams, "open GET /sockets/{id}/stream WebSockets at most; past it they get 503")
 	fs.DurationVar(&c.EventHeartbeat, "event-heartbeat", c.EventHeartbeat, "how often an idle GET /events stream gets a ': ping' comment")
 	return fs
 }
@@ -233,6 +236,8 @@ func (c serveConfig) check() error {
 		return fmt.Errorf("--log-max-similar %d: want 0 (no limit) or more", c.LogMaxSimilar)
 	case c.EventHistory <= 0 || c.MaxSubscribers <= 0:
 		return errors.New("--event-history and --max-subscribers must be positive")
+	case c.MaxStreams <= 0:
+		return errors.New("--max-streams must be positive")
 	case c.EventHistory > maxEventHistory:
 		// The history is allocated whole at the start, about 280 bytes an event.
 		return fmt.Errorf("--event-history %d is more than %d events (about 280 bytes each, held from the start)", c.EventHistory, maxEventHistory)

@@ -120,6 +120,7 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		EventHeartbeat:     c.EventHeartbeat,
 		StreamWriteTimeout: c.WriteTimeout,
 		Holder:             svc,
+		MaxStreams:         c.MaxStreams,
 	})
 	errc := make(chan error, 1)
 	go func() { errc <- svc.Serve(ln, e) }()

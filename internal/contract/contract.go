@@ -481,7 +481,9 @@ type recorder struct {
 }
 
 func (r *recorder) WriteHeader(code int) {
-	if r.header == nil && code >= 200 { // 1xx are informational: the real status comes later
+	// 1xx are informational: the real status comes later; but 101
+	// Switching Protocols is the last answer the connection carries.
+	if r.header == nil && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		r.status = code
 		r.header = r.ResponseWriter.Header().Clone()
 	}
