@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -69,35 +70,64 @@ func TestWebSocketStreamOutlivesRequestTimeout(t *testing.T) {
 	}
 }
 
-// TestShutdownEndsWebSocketStreams: the shutdown closes an open stream
-// with 1001, and serve returns.
+// TestShutdownEndsWebSocketStreams: the shutdown closes open WebSocket
+// streams with 1001 and ends an open event stream, waits for them (the
+// WebSocket's connection is hijacked: http.Server.Shutdown alone would not),
+// cuts nothing at its timeout, and serve returns nil. The package's goleak
+// check then sees no goroutine of theirs left.
 func TestShutdownEndsWebSocketStreams(t *testing.T) {
 	s := startService(t, nil)
 	var srv struct{ ID, Address string }
 	s.do("POST", "/servers", `{"port":0}`).want(t, 201).decode(t, &srv)
-	peer, err := net.DialTimeout("tcp", srv.Address, guard)
+	var ids []string
+	for n := 1; n <= 2; n++ {
+		peer, err := net.DialTimeout("tcp", srv.Address, guard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer peer.Close()
+		waitFor(t, guard, func() bool {
+			var got struct{ Sockets []string }
+			s.do("GET", "/servers/"+srv.ID, nil).want(t, 200).decode(t, &got)
+			ids = got.Sockets
+			return len(ids) == n
+		})
+	}
+	var closes []chan error
+	for _, id := range ids {
+		c := s.dialStream(t, id)
+		got := make(chan error, 1)
+		go func() {
+			_, _, err := c.Read(context.Background())
+			got <- err
+		}()
+		closes = append(closes, got)
+	}
+	events, err := s.client.Do(s.request("GET", "/events", nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer peer.Close()
-	var id string
-	waitFor(t, guard, func() bool {
-		var got struct{ Sockets []string }
-		s.do("GET", "/servers/"+srv.ID, nil).want(t, 200).decode(t, &got)
-		if len(got.Sockets) > 0 {
-			id = got.Sockets[0]
-		}
-		return id != ""
-	})
-	c := s.dialStream(t, id)
-	got := make(chan error, 1)
+	defer events.Body.Close()
+	if events.StatusCode != 200 {
+		t.Fatalf("GET /events: %d", events.StatusCode)
+	}
+	eventsEnded := make(chan error, 1)
 	go func() {
-		_, _, err := c.Read(context.Background())
-		got <- err
+		_, err := io.Copy(io.Discard, events.Body)
+		eventsEnded <- err
 	}()
+
 	s.stop()
-	var ce websocket.CloseError
-	if err := <-got; !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway {
-		t.Fatalf("at the shutdown: got %v, want close 1001", err)
+	for i, got := range closes {
+		var ce websocket.CloseError
+		if err := <-got; !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway || ce.Reason != "sockman is shutting down" {
+			t.Errorf("stream %d at the shutdown: got %v, want close 1001 \"sockman is shutting down\"", i, err)
+		}
+	}
+	if err := <-eventsEnded; err != nil {
+		t.Errorf("the event stream at the shutdown: %v, want its end", err)
+	}
+	if log := s.stderr.String(); strings.Contains(log, "were cut") {
+		t.Errorf("the shutdown timeout cut something:\n%s", log)
 	}
 }
