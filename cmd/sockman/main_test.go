@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net"
@@ -264,11 +263,5 @@ func acceptOne(t testing.TB, ln *net.TCPListener) net.Conn {
 // the test if it is still open after guard. It returns what was read.
 func waitClosed(t testing.TB, c net.Conn) []byte {
 	t.Helper()
-	c.SetReadDeadline(time.Now().Add(guard))
-	b, err := io.ReadAll(c)
-	var ne net.Error
-	if err != nil && errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("%s: still open after %v, want it closed by the service", c.LocalAddr(), guard)
-	}
-	return b
+	return testnet.WaitClosed(t, c, guard)
 }

@@ -3,13 +3,13 @@ package service
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/sockman/sockman/internal/testnet"
 	"go.uber.org/goleak"
 )
 
@@ -67,11 +67,5 @@ func (r *running) rawConn(t testing.TB) net.Conn {
 // the test if it is still open after guard. It returns what was read.
 func waitClosed(t testing.TB, c net.Conn) []byte {
 	t.Helper()
-	c.SetReadDeadline(time.Now().Add(guard))
-	b, err := io.ReadAll(c)
-	var ne net.Error
-	if err != nil && errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("%s: still open after %v, want it closed by the service", c.LocalAddr(), guard)
-	}
-	return b
+	return testnet.WaitClosed(t, c, guard)
 }

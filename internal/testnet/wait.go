@@ -1,6 +1,9 @@
 package testnet
 
 import (
+	"errors"
+	"io"
+	"net"
 	"testing"
 	"time"
 )
@@ -18,4 +21,17 @@ func WaitFor(t testing.TB, timeout time.Duration, cond func() bool) {
 		}
 		<-tick.C
 	}
+}
+
+// WaitClosed reads c until the other end closes it (EOF or reset), failing
+// the test if it is still open after timeout. It returns what was read.
+func WaitClosed(t testing.TB, c net.Conn, timeout time.Duration) []byte {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(timeout))
+	b, err := io.ReadAll(c)
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("%s: still open after %v, want it closed by the service", c.LocalAddr(), timeout)
+	}
+	return b
 }
