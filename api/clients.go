@@ -69,7 +69,7 @@ func (h *handlers) createClient(c echo.Context) error {
 //	@Tags			clients
 //	@ID				listClients
 //	@Produce		json
-//	@Param			name	query		string	false	"Only clients with this name (exact)"	example(modem)
+//	@Param			name	query		string	false	"Only clients with this name (exact)"
 //	@Success		200		{object}	SocketList
 //	@Failure		400		{object}	Problem	"A name that is empty, repeated or too long (--max-name-bytes), an unknown query parameter, or a query string that does not parse"
 //	@Failure		401	{object}	Problem	"Token missing or wrong"

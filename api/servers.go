@@ -66,7 +66,7 @@ func (h *handlers) createServer(c echo.Context) error {
 //	@Tags			servers
 //	@ID				listServers
 //	@Produce		json
-//	@Param			name	query		string	false	"Only servers with this name (exact)"	example(modem)
+//	@Param			name	query		string	false	"Only servers with this name (exact)"
 //	@Success		200		{object}	ServerList
 //	@Failure		400		{object}	Problem	"A name that is empty, repeated or too long (--max-name-bytes), an unknown query parameter, or a query string that does not parse"
 //	@Failure		401	{object}	Problem	"Token missing or wrong"

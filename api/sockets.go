@@ -19,7 +19,7 @@ import (
 //	@Param			kind		query		string	false	"Only this kind"	Enums(accepted, client)
 //	@Param			server_id	query		string	false	"Only sockets this server accepted"	example(srv-1)
 //	@Param			state		query		string	false	"Only this state"	Enums(connected, closed)
-//	@Param			name		query		string	false	"Only sockets with this name (exact; accepted sockets have their server's)"	example(modem)
+//	@Param			name		query		string	false	"Only sockets with this name (exact; accepted sockets have their server's)"
 //	@Success		200			{object}	SocketList
 //	@Failure		400			{object}	Problem	"Unknown kind or state, a filter that is empty or repeated, a name too long (--max-name-bytes), or an unknown query parameter"
 //	@Failure		401			{object}	Problem	"Token missing or wrong"

@@ -116,7 +116,8 @@ func TestSwaggerUITryItOut(t *testing.T) {
 	send.param("id", client.ID)
 	send.body(fmt.Sprintf(`{"data":%q}`, message))
 	var sent api.SendResult
-	send.execute("/sockets/"+client.ID+"/messages", http.StatusOK, &sent)
+	// frame is a boolean with a default: the page sends it as shown.
+	send.execute("/sockets/"+client.ID+"/messages?frame=true", http.StatusOK, &sent)
 	send.collapse()
 	if sent.Bytes != int64(len(message)) {
 		t.Fatalf("POST /sockets/%s/messages showed %d bytes sent, want %d", client.ID, sent.Bytes, len(message))
@@ -171,7 +172,7 @@ func TestSwaggerUITryItOut(t *testing.T) {
 	deleteSocket := p.tryOut("sockets", "deleteSocket", "DELETE /sockets/{id}")
 	for _, id := range []string{client.ID, accepted.ID} {
 		deleteSocket.param("id", id)
-		deleteSocket.execute("/sockets/"+id, http.StatusNoContent, nil)
+		deleteSocket.execute("/sockets/"+id+"?reset=false", http.StatusNoContent, nil)
 	}
 	deleteSocket.collapse()
 	deleteServer := p.tryOut("servers", "deleteServer", "DELETE /servers/{id}")
