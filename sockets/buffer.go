@@ -203,7 +203,7 @@ func (b *buffer) push(data []byte, blk *block, owned bool, now time.Time) bool {
 		b.dropped += int64(n)
 		b.lastDrop.bytes += int64(n)
 		b.size -= n
-		delta -= b.free(&b.msgs[0])
+		delta -= b.free(&b.msgs[0], nil)
 		b.msgs[0] = entry{}
 		b.msgs = b.msgs[1:]
 	}
@@ -245,6 +245,86 @@ func (b *buffer) pushFrame(p []byte, partial bool, now time.Time) bool {
 	b.next = frameMark{whole: true, partial: partial}
 	defer func() { b.next = frameMark{} }()
 	return b.push(p, nil, false, now)
+}
+
+// span is where one frame's message lies in the memory of its read.
+type span struct{ lo, hi int }
+
+// pushFrames stores the frames at spans of base as messages of their own,
+// under one lock: views into base, whose memory is chunk (see frameChunk),
+// each holding a reference to it, so that a frame costs its entry and
+// its share of one allocation instead of a copy each. The caller has
+// reserved entryCost of the total for each, and with OverflowBlock checked
+// that the buffer has room for them all; with OverflowDropOldest the oldest
+// messages (whole frames) are dropped as each needs. each is called with
+// b.mu held after each frame is stored, with its seq, its size, and what
+// storing it dropped. Like pushFrame it wakes no reader (see wakeFrames);
+// it reports whether a reader may be waiting. The read loop is its only
+// caller.
+func (b *buffer) pushFrames(chunk *block, base []byte, spans []span, now time.Time, each func(seq uint64, p []byte, d drop)) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.released {
+		b.mem.add(-int64(len(spans) * entryCost))
+		return false
+	}
+	if need := len(b.msgs) + len(spans); need > cap(b.msgs) {
+		// One array for all of them: growth copies the entries once.
+		grown := make([]entry, len(b.msgs), max(need, 2*len(b.msgs)))
+		copy(grown, b.msgs)
+		b.msgs, b.slots = grown, cap(grown)
+	}
+	chunk.refs.Add(int32(len(spans))) // before a drop below may let one go
+	var delta int64
+	var u unrefs
+	for _, sp := range spans {
+		n := sp.hi - sp.lo
+		d := drop{}
+		for b.size+n > b.limit && len(b.msgs) > 0 {
+			old := &b.msgs[0]
+			d.first = cmp.Or(d.first, old.Seq)
+			d.last = old.Seq
+			d.bytes += int64(len(old.Data))
+			b.size -= len(old.Data)
+			delta -= b.free(old, &u)
+			*old = entry{}
+			b.msgs = b.msgs[1:]
+		}
+		b.dropped += d.bytes
+		b.lastSeq++
+		p := base[sp.lo:sp.hi:sp.hi]
+		b.msgs = append(b.msgs, entry{Message: Message{Seq: b.lastSeq, ReceivedAt: now, Data: p}, blk: chunk})
+		b.size += n
+		each(b.lastSeq, p, d)
+	}
+	u.flush()
+	b.lastDrop = drop{}
+	b.trim()
+	b.mem.add(delta)
+	return b.changed != nil
+}
+
+// unrefs gathers the references that messages leaving the buffer let go
+// of, so that the frames of one chunk let go of theirs in one step.
+type unrefs struct {
+	blk *block
+	n   int32
+}
+
+func (u *unrefs) add(blk *block) {
+	if blk == u.blk {
+		u.n++
+		return
+	}
+	u.flush()
+	u.blk, u.n = blk, 1
+}
+
+func (u *unrefs) flush() {
+	if u.blk != nil {
+		u.blk.unrefN(u.n)
+	}
+	u.blk, u.n = nil, 0
 }
 
 // wakeFrames wakes the readers waiting for what pushFrame stored.
@@ -304,9 +384,14 @@ func (b *buffer) appendTo(e *entry, data []byte) int64 {
 
 // free lets go of a message leaving the buffer and returns the cost given
 // back: all of it, or nothing while a Selection holds it (it is then
-// retired, and given back on the last Release). b.mu must be held.
-func (b *buffer) free(e *entry) int64 {
-	e.blk.unref()
+// retired, and given back on the last Release). Its block's reference goes
+// to u (nil: at once). b.mu must be held.
+func (b *buffer) free(e *entry, u *unrefs) int64 {
+	if u != nil {
+		u.add(e.blk)
+	} else {
+		e.blk.unref()
+	}
 	c := int64(e.cost) + int64(entryCost)
 	if e.holds > 0 {
 		b.retired = append(b.retired, retired{seq: e.Seq, cost: e.cost, holds: e.holds})
@@ -350,9 +435,11 @@ func (b *buffer) release() {
 		return
 	}
 	var freed int64
+	var u unrefs
 	for i := range b.msgs {
-		freed += b.free(&b.msgs[i])
+		freed += b.free(&b.msgs[i], &u)
 	}
+	u.flush()
 	b.mem.add(-freed)
 	b.released = true
 	clear(b.msgs)
@@ -405,11 +492,13 @@ func (b *buffer) ack(after uint64) error {
 	}
 	i := 0
 	var freed int64
+	var u unrefs
 	for i < len(b.msgs) && b.msgs[i].Seq <= after {
 		b.size -= len(b.msgs[i].Data)
-		freed += b.free(&b.msgs[i])
+		freed += b.free(&b.msgs[i], &u)
 		i++
 	}
+	u.flush()
 	if i == 0 {
 		return nil
 	}
@@ -464,14 +553,18 @@ func (b *buffer) selectAfter(after uint64, limit, maxBytes int) (Selection, <-ch
 		// entries while the caller encodes them. A pooled block stays out of
 		// its pool until the selection is released, and what the buffer
 		// lets go of meanwhile stays counted (see free).
+		// One reference to a block is enough for all its messages (the
+		// frames of one read share one).
 		sel.Messages = make([]Message, end-start)
+		var last *block
 		for i := range b.msgs[start:end] {
 			e := &b.msgs[start+i]
 			sel.Messages[i] = e.Message
 			e.holds++
-			if e.blk != nil {
+			if e.blk != nil && e.blk != last {
 				e.blk.ref()
 				sel.held = append(sel.held, e.blk)
+				last = e.blk
 			}
 		}
 		sel.Cursor = b.msgs[end-1].Seq
