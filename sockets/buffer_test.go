@@ -39,7 +39,8 @@ func heldCost(b *buffer) int64 {
 	defer b.mu.Unlock()
 	var c int64
 	chunks := map[*block]bool{}
-	for _, e := range b.msgs {
+	for i := range b.msgs.n {
+		e := b.msgs.at(i)
 		c += int64(e.cost) + int64(entryCost)
 		if e.blk != nil && e.blk.mem != nil && !chunks[e.blk] {
 			chunks[e.blk] = true

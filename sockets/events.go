@@ -171,18 +171,45 @@ func (b *bus) publish(e Event) {
 	b.appendEvent(e, time.Now().UTC())
 }
 
-// publishAll publishes es in order, under one lock and one reading of the
-// clock: the frames of one read are published together.
-func (b *bus) publishAll(es []Event) {
+// frameEvent is the socket.received of one frame, and the socket.dropped
+// that storing it made (drop.bytes > 0), as publishFrames publishes them.
+type frameEvent struct {
+	seq  uint64
+	size int64
+	data []byte // what bus.keep kept
+	drop drop
+}
+
+// publishFrames publishes the events of the frames of socket (of server)
+// in order, under one lock and one reading of the clock, each written
+// straight into the history: the frames of one read are published
+// together.
+func (b *bus) publishFrames(socket, server string, es []frameEvent) {
 	if b == nil || len(es) == 0 {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := time.Now().UTC()
-	for _, e := range es {
-		b.appendEvent(e, now)
+	if b.closed {
+		return
 	}
+	now := time.Now().UTC()
+	for i := range es {
+		f := &es[i]
+		if f.drop.bytes > 0 {
+			e := b.slot()
+			*e = Event{ID: b.last, Type: EventSocketDropped, Time: now, SocketID: socket, ServerID: server,
+				Bytes: f.drop.bytes, FirstSeq: f.drop.first, LastSeq: f.drop.last}
+		}
+		e := b.slot()
+		*e = Event{ID: b.last, Type: EventSocketReceived, Time: now, SocketID: socket, ServerID: server,
+			Seq: f.seq, Size: f.size, Data: f.data}
+		if len(f.data) > 0 {
+			b.dataBytes += int64(len(f.data))
+			b.releaseData()
+		}
+	}
+	b.woke()
 }
 
 // appendEvent gives e the next id and the time now, and appends it to the
@@ -191,20 +218,33 @@ func (b *bus) appendEvent(e Event, now time.Time) {
 	if b.closed {
 		return
 	}
-	b.last++
-	e.ID = b.last
 	e.Time = now
+	slot := b.slot()
+	e.ID = b.last
+	*slot = e
+	if len(e.Data) > 0 {
+		b.dataBytes += int64(len(e.Data))
+		b.releaseData()
+	}
+	b.woke()
+}
+
+// slot takes the next id (b.last) and returns the ring's slot for its
+// event, for the caller to fill in whole (with Data, to count it in
+// dataBytes). b.mu must be held and the bus not closed.
+func (b *bus) slot() *Event {
+	b.last++
 	n := uint64(len(b.ring))
 	if b.count == len(b.ring) {
 		b.evict(b.last - n)
 	} else {
 		b.count++
 	}
-	if len(e.Data) > 0 {
-		b.dataBytes += int64(len(e.Data))
-		b.releaseData()
-	}
-	b.ring[e.ID%n] = e
+	return &b.ring[b.last%n]
+}
+
+// woke wakes the subscribers waiting for an event. b.mu must be held.
+func (b *bus) woke() {
 	if b.wake != nil {
 		close(b.wake)
 		b.wake = nil
@@ -216,16 +256,18 @@ func (b *bus) appendEvent(e Event, now time.Time) {
 func (b *bus) evict(old uint64) {
 	e := &b.ring[old%uint64(len(b.ring))]
 	b.dataBytes -= int64(len(e.Data))
-	for s := range b.subs {
-		if s.next > old {
-			continue
+	if len(b.subs) > 0 {
+		for s := range b.subs {
+			if s.next > old {
+				continue
+			}
+			if s.filter.match(e) {
+				s.lost(old, old, 1)
+			}
+			s.next = old + 1
 		}
-		if s.filter.match(e) {
-			s.lost(old, old, 1)
-		}
-		s.next = old + 1
 	}
-	*e = Event{}
+	// The slot is written over by the caller (slot), whole.
 	b.dataNext = max(b.dataNext, old+1)
 }
 

@@ -261,7 +261,8 @@ type frameSink struct {
 	s      *Socket
 	room   int                                // what the buffer had room for when last asked
 	stored bool                               // frames were stored since the last flush
-	events []Event                            // socket.received (and socket.dropped) not yet published, about flushEvents at most
+	events []frameEvent                       // socket.received (and socket.dropped) not yet published, about flushEvents at most
+	kept   bool                               // events hold data (see bus.keep)
 	eachFn func(seq uint64, p []byte, d drop) // each, made once
 }
 
@@ -295,12 +296,8 @@ func (k *frameSink) store(p []byte, partial bool, at time.Time) (bool, error) {
 	kept := s.ev.bus.keep(p)
 	woke := s.buf.pushFrame(p, partial, at)
 	if s.ev.bus != nil {
-		if d := s.buf.lastDrop; d.bytes > 0 {
-			k.events = append(k.events, Event{Type: EventSocketDropped, SocketID: s.id, ServerID: s.serverID,
-				Bytes: d.bytes, FirstSeq: d.first, LastSeq: d.last})
-		}
-		k.events = append(k.events, Event{Type: EventSocketReceived, SocketID: s.id, ServerID: s.serverID,
-			Seq: s.buf.lastSeq, Size: int64(len(p)), Data: kept})
+		k.events = append(k.events, frameEvent{seq: s.buf.lastSeq, size: int64(len(p)), data: kept, drop: s.buf.lastDrop})
+		k.kept = k.kept || kept != nil
 	}
 	k.stored = true
 	if len(k.events) >= flushEvents {
@@ -371,12 +368,9 @@ func (k *frameSink) each(seq uint64, p []byte, d drop) {
 	if s.ev.bus == nil {
 		return
 	}
-	if d.bytes > 0 {
-		k.events = append(k.events, Event{Type: EventSocketDropped, SocketID: s.id, ServerID: s.serverID,
-			Bytes: d.bytes, FirstSeq: d.first, LastSeq: d.last})
-	}
-	k.events = append(k.events, Event{Type: EventSocketReceived, SocketID: s.id, ServerID: s.serverID,
-		Seq: seq, Size: int64(len(p)), Data: s.ev.bus.keep(p)})
+	kept := s.ev.bus.keep(p)
+	k.events = append(k.events, frameEvent{seq: seq, size: int64(len(p)), data: kept, drop: d})
+	k.kept = k.kept || kept != nil
 }
 
 // flush publishes the events of the frames stored and wakes their readers.
@@ -384,8 +378,11 @@ func (k *frameSink) flush() {
 	if !k.stored {
 		return
 	}
-	k.s.ev.bus.publishAll(k.events)
-	clear(k.events) // let their data go
+	k.s.ev.bus.publishFrames(k.s.id, k.s.serverID, k.events)
+	if k.kept {
+		clear(k.events) // let their data go
+		k.kept = false
+	}
 	k.events = k.events[:0]
 	k.stored = false
 	k.s.buf.wakeFrames()
