@@ -171,20 +171,27 @@ func (b *bus) publish(e Event) {
 	b.appendEvent(e, time.Now().UTC())
 }
 
-// frameEvent is the socket.received of one frame, and the socket.dropped
-// that storing it made (drop.bytes > 0), as publishFrames publishes them.
+// frameEvent is the socket.received of one frame as publishFrames takes
+// it: no pointers, so that a stage keeps one per frame at the cost of a
+// few words. What few frames have more (the bytes a subscriber asked for,
+// or the socket.dropped that storing it made) is in a frameExtra.
 type frameEvent struct {
-	seq  uint64
-	size int64
+	seq   uint64
+	size  int64
+	extra int32 // 1 + the index of its frameExtra; 0: none
+}
+
+// frameExtra is what a frameEvent has beyond its seq and size.
+type frameExtra struct {
 	data []byte // what bus.keep kept
-	drop drop
+	drop drop   // what storing the frame dropped, when drop.bytes > 0
 }
 
 // publishFrames publishes the events of the frames of socket (of server)
 // in order, under one lock and one reading of the clock, each written
 // straight into the history: the frames of one read are published
 // together.
-func (b *bus) publishFrames(socket, server string, es []frameEvent) {
+func (b *bus) publishFrames(socket, server string, es []frameEvent, extras []frameExtra) {
 	if b == nil || len(es) == 0 {
 		return
 	}
@@ -196,16 +203,20 @@ func (b *bus) publishFrames(socket, server string, es []frameEvent) {
 	now := time.Now().UTC()
 	for i := range es {
 		f := &es[i]
-		if f.drop.bytes > 0 {
+		var x frameExtra
+		if f.extra > 0 {
+			x = extras[f.extra-1]
+		}
+		if x.drop.bytes > 0 {
 			e := b.slot()
 			*e = Event{ID: b.last, Type: EventSocketDropped, Time: now, SocketID: socket, ServerID: server,
-				Bytes: f.drop.bytes, FirstSeq: f.drop.first, LastSeq: f.drop.last}
+				Bytes: x.drop.bytes, FirstSeq: x.drop.first, LastSeq: x.drop.last}
 		}
 		e := b.slot()
 		*e = Event{ID: b.last, Type: EventSocketReceived, Time: now, SocketID: socket, ServerID: server,
-			Seq: f.seq, Size: f.size, Data: f.data}
-		if len(f.data) > 0 {
-			b.dataBytes += int64(len(f.data))
+			Seq: f.seq, Size: f.size, Data: x.data}
+		if len(x.data) > 0 {
+			b.dataBytes += int64(len(x.data))
 			b.releaseData()
 		}
 	}

@@ -156,7 +156,10 @@ func (st *frameStage) write(data []byte, blk *block, owned bool) (woke bool, err
 		st.spans = spans
 		if len(spans) > 0 {
 			var w bool
-			if owned {
+			// Views into the read's own memory, unless its frames are
+			// the lesser part of it: a few short frames would keep a
+			// whole block from its pool.
+			if owned && (chunk != nil || 2*(off-start) >= len(data)) {
 				if chunk == nil {
 					chunk = frameChunk(data, blk, st.mem)
 				}
@@ -208,7 +211,7 @@ func overMax(max int) string {
 func (st *frameStage) finishPend(data []byte, now time.Time) (used int, woke bool, err error) {
 	old := len(st.pend)
 	added := 0
-	step := max(4096, old)
+	step := max(256, old)
 	for {
 		take := min(len(data)-added, step)
 		st.setPend(append(st.pend, data[added:added+take]...))
@@ -262,7 +265,7 @@ type frameSink struct {
 	room   int                                // what the buffer had room for when last asked
 	stored bool                               // frames were stored since the last flush
 	events []frameEvent                       // socket.received (and socket.dropped) not yet published, about flushEvents at most
-	kept   bool                               // events hold data (see bus.keep)
+	extras []frameExtra                       // what events have beyond seq and size
 	eachFn func(seq uint64, p []byte, d drop) // each, made once
 }
 
@@ -296,8 +299,7 @@ func (k *frameSink) store(p []byte, partial bool, at time.Time) (bool, error) {
 	kept := s.ev.bus.keep(p)
 	woke := s.buf.pushFrame(p, partial, at)
 	if s.ev.bus != nil {
-		k.events = append(k.events, frameEvent{seq: s.buf.lastSeq, size: int64(len(p)), data: kept, drop: s.buf.lastDrop})
-		k.kept = k.kept || kept != nil
+		k.event(s.buf.lastSeq, len(p), kept, s.buf.lastDrop)
 	}
 	k.stored = true
 	if len(k.events) >= flushEvents {
@@ -368,9 +370,17 @@ func (k *frameSink) each(seq uint64, p []byte, d drop) {
 	if s.ev.bus == nil {
 		return
 	}
-	kept := s.ev.bus.keep(p)
-	k.events = append(k.events, frameEvent{seq: seq, size: int64(len(p)), data: kept, drop: d})
-	k.kept = k.kept || kept != nil
+	k.event(seq, len(p), s.ev.bus.keep(p), d)
+}
+
+// event keeps the events of a frame stored until flush.
+func (k *frameSink) event(seq uint64, size int, kept []byte, d drop) {
+	e := frameEvent{seq: seq, size: int64(size)}
+	if kept != nil || d.bytes > 0 {
+		k.extras = append(k.extras, frameExtra{data: kept, drop: d})
+		e.extra = int32(len(k.extras))
+	}
+	k.events = append(k.events, e)
 }
 
 // flush publishes the events of the frames stored and wakes their readers.
@@ -378,12 +388,9 @@ func (k *frameSink) flush() {
 	if !k.stored {
 		return
 	}
-	k.s.ev.bus.publishFrames(k.s.id, k.s.serverID, k.events)
-	if k.kept {
-		clear(k.events) // let their data go
-		k.kept = false
-	}
-	k.events = k.events[:0]
+	k.s.ev.bus.publishFrames(k.s.id, k.s.serverID, k.events, k.extras)
+	clear(k.extras) // let their data go
+	k.events, k.extras = k.events[:0], k.extras[:0]
 	k.stored = false
 	k.s.buf.wakeFrames()
 }
