@@ -156,10 +156,10 @@ func (st *frameStage) write(data []byte, blk *block, owned bool) (woke bool, err
 		st.spans = spans
 		if len(spans) > 0 {
 			var w bool
-			// Views into the read's own memory, unless its frames are
-			// the lesser part of it: a few short frames would keep a
-			// whole block from its pool.
-			if owned && (chunk != nil || 2*(off-start) >= len(data)) {
+			// Views into the read's own memory, unless a few frames are
+			// the lesser part of it: they would keep a whole block from
+			// its pool.
+			if owned && (chunk != nil || len(spans) == frameBatch || 2*(off-start) >= len(data)) {
 				if chunk == nil {
 					chunk = frameChunk(data, blk, st.mem)
 				}
