@@ -213,8 +213,21 @@ func (b *bus) publishFrames(socket, server string, es []frameEvent, extras []fra
 				Bytes: x.drop.bytes, FirstSeq: x.drop.first, LastSeq: x.drop.last}
 		}
 		e := b.slot()
-		*e = Event{ID: b.last, Type: EventSocketReceived, Time: now, SocketID: socket, ServerID: server,
-			Seq: f.seq, Size: f.size, Data: x.data}
+		if e.Type == EventSocketReceived {
+			// The slot held a socket.received, whose other fields are
+			// zero too: only what differs is written (most of an Event
+			// is fields that a socket.received leaves zero).
+			e.ID, e.Time, e.Seq, e.Size = b.last, now, f.seq, f.size
+			if e.SocketID != socket || e.ServerID != server {
+				e.SocketID, e.ServerID = socket, server
+			}
+			if e.Data != nil || x.data != nil {
+				e.Data = x.data
+			}
+		} else {
+			*e = Event{ID: b.last, Type: EventSocketReceived, Time: now, SocketID: socket, ServerID: server,
+				Seq: f.seq, Size: f.size, Data: x.data}
+		}
 		if len(x.data) > 0 {
 			b.dataBytes += int64(len(x.data))
 			b.releaseData()
