@@ -83,11 +83,12 @@ func (q *queue) resize(c int) {
 		k := copy(na, q.a[q.head:min(len(q.a), q.head+q.n)])
 		copy(na[k:], q.a[:q.n-k])
 	}
+	n := q.n
 	if q.a != nil {
-		clear(q.a)
+		q.popN(n) // the other slots are clear already
 		putEntries(q.a)
 	}
-	q.a, q.head = na, 0
+	q.a, q.head, q.n = na, 0, n
 }
 
 // clearAll lets every entry go (the caller has freed them) and the array.
