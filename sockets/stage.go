@@ -40,7 +40,9 @@ func newStage(s *Socket, f Framing) stage {
 	}
 	sink := &frameSink{s: s}
 	sink.eachFn = sink.each
-	return &frameStage{mem: s.mem, fr: newFramer(f), max: f.MaxFrame, emit: sink.store, emitAll: sink.storeAll, wake: sink.flush}
+	st := &frameStage{mem: s.mem, fr: newFramer(f), max: f.MaxFrame, emit: sink.store, emitAll: sink.storeAll, wake: sink.flush}
+	sink.giveBack = st.giveBack
+	return st
 }
 
 // rawStage stores each read as it came: the fast path, where a pooled
@@ -99,6 +101,29 @@ type frameStage struct {
 	scanned int    // bytes of pend that the delimiter search has seen
 	acct    int    // cap(pend) as counted in the total
 	spans   []span // the frames of the batch being stored, reused
+	// resv is what is left of the read's reservation of the total: the
+	// memory of the frames takes its place, so that no other socket
+	// takes that room meanwhile; it goes back before anything waits
+	// (giveBack) and at the end of the read.
+	resv int64
+}
+
+// giveBack gives back what is left of the read's reservation.
+func (st *frameStage) giveBack() {
+	if st.resv != 0 {
+		st.mem.add(-st.resv)
+		st.resv = 0
+	}
+}
+
+// chunk makes data (blk) the memory of frames (frameChunk), in place of as
+// much of the read's reservation.
+func (st *frameStage) chunk(data []byte, blk *block) *block {
+	c := frameChunk(data, blk, st.mem)
+	take := min(st.resv, c.cost)
+	st.resv -= take
+	st.mem.add(-take)
+	return c
 }
 
 // frameBatch bounds the frames stored in one step (one buffer lock, one
@@ -109,8 +134,11 @@ const frameBatch = 256
 func (st *frameStage) write(data []byte, blk *block, owned bool) (woke bool, err error) {
 	defer st.wake()
 	// Each frame reserves its own entry, and the memory the frames are
-	// views into is counted once (frameChunk); the read's share goes back.
-	st.mem.add(-int64(len(data) + entryCost))
+	// views into is counted once (frameChunk) in place of the read's
+	// reservation; what is left of it goes back.
+	st.mem.add(-int64(entryCost))
+	st.resv = int64(len(data))
+	defer st.giveBack()
 	now := time.Now().UTC() // the frames of one read arrived together (and the clock costs)
 	var chunk *block        // data made the frames' memory, at its first frame (owned only)
 	defer func() {
@@ -161,7 +189,7 @@ func (st *frameStage) write(data []byte, blk *block, owned bool) (woke bool, err
 			// its pool.
 			if owned && (chunk != nil || len(spans) == frameBatch || 2*(off-start) >= len(data)) {
 				if chunk == nil {
-					chunk = frameChunk(data, blk, st.mem)
+					chunk = st.chunk(data, blk)
 				}
 				w, err = st.emitAll(chunk, data, spans, now)
 			} else {
@@ -172,7 +200,7 @@ func (st *frameStage) write(data []byte, blk *block, owned bool) (woke bool, err
 					spans[i].lo -= start
 					spans[i].hi -= start
 				}
-				ch := frameChunk(c, nil, st.mem)
+				ch := st.chunk(c, nil)
 				w, err = st.emitAll(ch, c, spans, now)
 				ch.unref()
 			}
@@ -261,12 +289,13 @@ func (st *frameStage) stop(partial []byte, reason string, now time.Time) error {
 // so that neither a reader nor an observer waits for frames already
 // stored. The read loop is its only user.
 type frameSink struct {
-	s      *Socket
-	room   int                                // what the buffer had room for when last asked
-	stored bool                               // frames were stored since the last flush
-	events []frameEvent                       // socket.received (and socket.dropped) not yet published, about flushEvents at most
-	extras []frameExtra                       // what events have beyond seq and size
-	eachFn func(seq uint64, p []byte, d drop) // each, made once
+	s        *Socket
+	giveBack func()                             // frameStage.giveBack: before anything waits
+	room     int                                // what the buffer had room for when last asked
+	stored   bool                               // frames were stored since the last flush
+	events   []frameEvent                       // socket.received (and socket.dropped) not yet published, about flushEvents at most
+	extras   []frameExtra                       // what events have beyond seq and size
+	eachFn   func(seq uint64, p []byte, d drop) // each, made once
 }
 
 // flushEvents bounds the events a sink holds: a read of empty lines makes
@@ -284,7 +313,7 @@ func (k *frameSink) store(p []byte, partial bool, at time.Time) (bool, error) {
 			if k.room = n; n >= len(p) {
 				break
 			}
-			k.flush() // the reader that makes room may wait for the frames stored so far
+			k.beforeWait() // the reader that makes room may wait for the frames stored so far
 			select {
 			case <-freed:
 			case <-s.closing:
@@ -292,7 +321,7 @@ func (k *frameSink) store(p []byte, partial bool, at time.Time) (bool, error) {
 			}
 		}
 	}
-	if !s.reserve(int64(len(p)+entryCost), k.flush) {
+	if !s.reserve(int64(len(p)+entryCost), k.beforeWait) {
 		return false, errStageClosing
 	}
 	k.room -= len(p)
@@ -323,7 +352,7 @@ func (k *frameSink) storeAll(chunk *block, base []byte, spans []span, at time.Ti
 					if k.room = room; room >= n {
 						break
 					}
-					k.flush() // the reader that makes room may wait for the frames stored so far
+					k.beforeWait() // the reader that makes room may wait for the frames stored so far
 					select {
 					case <-freed:
 					case <-s.closing:
@@ -343,7 +372,7 @@ func (k *frameSink) storeAll(chunk *block, base []byte, spans []span, at time.Ti
 		m = int(took / int64(entryCost))
 		s.mem.add(int64(m*entryCost) - took)
 		if m == 0 {
-			if !s.reserve(int64(entryCost), k.flush) {
+			if !s.reserve(int64(entryCost), k.beforeWait) {
 				return woke, errStageClosing
 			}
 			m = 1
@@ -381,6 +410,15 @@ func (k *frameSink) event(seq uint64, size int, kept []byte, d drop) {
 		e.extra = int32(len(k.extras))
 	}
 	k.events = append(k.events, e)
+}
+
+// beforeWait runs before the sink waits for room or memory: the frames
+// stored so far are published, and the read's reservation goes back.
+func (k *frameSink) beforeWait() {
+	k.flush()
+	if k.giveBack != nil {
+		k.giveBack()
+	}
 }
 
 // flush publishes the events of the frames stored and wakes their readers.
