@@ -22,11 +22,31 @@ var blockSizes = [...]int{64 << 10, 128 << 10, 256 << 10}
 
 var blockPools [len(blockSizes)]sync.Pool
 
-// block is a pooled message buffer.
+// block is a pooled message buffer, or the memory shared by the frames of
+// one read (see frameChunk).
 type block struct {
 	buf   []byte       // len is its class size
-	class int          // index into blockSizes
-	refs  atomic.Int32 // the buffer's reference plus one per unreleased Selection
+	class int          // index into blockSizes; -1: not pooled
+	refs  atomic.Int32 // the buffer's references plus one per unreleased Selection
+	// A chunk of frames counts its cost in mem itself, once, while any
+	// reference is left; a raw message's block is counted by its entry.
+	mem  *memory
+	cost int64
+}
+
+// frameChunk makes blk (or, with none, data, which the caller owns) the
+// memory of frames, holding one reference: its cost (dataCost) is counted
+// in mem from now until the last reference goes, so that frames that share
+// it count it exactly once, and for as long as any frame or Selection
+// holds it.
+func frameChunk(data []byte, blk *block, mem *memory) *block {
+	if blk == nil {
+		blk = &block{buf: data[:cap(data)], class: -1}
+		blk.refs.Store(1)
+	}
+	blk.mem, blk.cost = mem, int64(len(blk.buf))
+	mem.add(blk.cost)
+	return blk
 }
 
 // blockClass returns the largest class that n bytes fill, or -1 when n is
@@ -54,8 +74,19 @@ func (b *block) ref() { b.refs.Add(1) }
 
 // unref drops one reference; the last one puts the block back in its pool.
 // It is safe on a nil block (a message read into an exact-size slice).
-func (b *block) unref() {
-	if b != nil && b.refs.Add(-1) == 0 {
+func (b *block) unref() { b.unrefN(1) }
+
+// unrefN drops n references at once.
+func (b *block) unrefN(n int32) {
+	if b == nil || b.refs.Add(-n) != 0 {
+		return
+	}
+	if b.mem != nil {
+		m := b.mem
+		b.mem = nil
+		m.add(-b.cost)
+	}
+	if b.class >= 0 {
 		blockPools[b.class].Put(b)
 	}
 }

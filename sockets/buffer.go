@@ -61,11 +61,12 @@ type entry struct {
 
 // The registry-wide total (--max-buffer-total) counts what a message really
 // costs, not its payload alone: the capacity of its slice (or its block's
-// size) plus entryCost, which covers its slot in the buffer's array of
-// entries (kept at most twice as long as the entries it holds, see trim).
+// size, or its share of the memory of the frames of its read) plus
+// entryCost, which covers its slot in the buffer's ring of entries (kept at
+// most entrySlots times as long as the entries it holds, see queue.trim).
 // buffer_bytes, a socket's own limit, counts payload: it is what users ask
 // for and see in buffered_bytes.
-const entryCost = 2 * int(unsafe.Sizeof(entry{}))
+const entryCost = entrySlots * int(unsafe.Sizeof(entry{}))
 
 // selCost is what one message returned by a read costs until the read is
 // released: its header in Selection.Messages, and the record the buffer keeps
@@ -96,8 +97,7 @@ type buffer struct {
 	mem      *memory // registry-wide accounting, shared by every buffer
 
 	mu       sync.Mutex    // guards the following fields
-	msgs     []entry       // oldest first; msgs[i].Seq == msgs[0].Seq+i
-	slots    int           // length of the array behind msgs, from its start (msgs may be a reslice)
+	msgs     queue         // oldest first; msgs.at(i).Seq == msgs.seq0()+i
 	size     int           // payload bytes in msgs
 	lastSeq  uint64        // seq of the newest message ever stored
 	sealed   uint64        // seq of the newest message a read returned: it and older ones never change
@@ -196,39 +196,30 @@ func (b *buffer) push(data []byte, blk *block, owned bool, now time.Time) bool {
 		b.mem.add(delta)
 		return false
 	}
-	for b.size+len(data) > b.limit && len(b.msgs) > 0 {
-		b.lastDrop.first = cmp.Or(b.lastDrop.first, b.msgs[0].Seq)
-		b.lastDrop.last = b.msgs[0].Seq
-		n := len(b.msgs[0].Data)
+	for b.size+len(data) > b.limit && b.msgs.n > 0 {
+		old := b.msgs.at(0)
+		b.lastDrop.first = cmp.Or(b.lastDrop.first, old.Seq)
+		b.lastDrop.last = old.Seq
+		n := len(old.Data)
 		b.dropped += int64(n)
 		b.lastDrop.bytes += int64(n)
 		b.size -= n
-		delta -= b.free(&b.msgs[0])
-		b.msgs[0] = entry{}
-		b.msgs = b.msgs[1:]
-	}
-	if len(b.msgs) == 0 {
-		b.msgs, b.slots = nil, 0
+		delta -= b.free(old, nil)
+		b.msgs.pop()
 	}
 	if blk == nil && !b.next.whole && b.appendable(len(data)) {
-		delta += b.appendTo(&b.msgs[len(b.msgs)-1], data)
+		delta += b.appendTo(b.msgs.at(b.msgs.n-1), data)
 	} else {
 		if !owned {
 			data = append(make([]byte, 0, len(data)), data...)
 		}
 		c := dataCost(data, blk)
 		b.lastSeq++
-		if len(b.msgs) == cap(b.msgs) {
-			// append makes a new array: it holds msgs from its start.
-			b.msgs = append(b.msgs, entry{})
-			b.slots = cap(b.msgs)
-			b.msgs = b.msgs[:len(b.msgs)-1]
-		}
-		b.msgs = append(b.msgs, entry{Message: Message{Seq: b.lastSeq, ReceivedAt: now, Data: data, Partial: b.next.partial}, blk: blk, cost: int32(c)})
+		b.msgs.push(entry{Message: Message{Seq: b.lastSeq, ReceivedAt: now, Data: data, Partial: b.next.partial}, blk: blk, cost: int32(c)})
 		delta += int64(c + entryCost)
 	}
 	b.size += len(data)
-	b.trim()
+	b.msgs.trim()
 	b.mem.add(delta)
 	if b.next.whole {
 		return b.changed != nil // woken once for all the frames of a read: see wakeFrames
@@ -245,6 +236,80 @@ func (b *buffer) pushFrame(p []byte, partial bool, now time.Time) bool {
 	b.next = frameMark{whole: true, partial: partial}
 	defer func() { b.next = frameMark{} }()
 	return b.push(p, nil, false, now)
+}
+
+// span is where one frame's message lies in the memory of its read.
+type span struct{ lo, hi int }
+
+// pushFrames stores the frames at spans of base as messages of their own,
+// under one lock: views into base, whose memory is chunk (see frameChunk),
+// each holding a reference to it, so that a frame costs its entry and
+// its share of one allocation instead of a copy each. The caller has
+// reserved entryCost of the total for each, and with OverflowBlock checked
+// that the buffer has room for them all; with OverflowDropOldest the oldest
+// messages (whole frames) are dropped as each needs. each is called with
+// b.mu held after each frame is stored, with its seq, its size, and what
+// storing it dropped. Like pushFrame it wakes no reader (see wakeFrames);
+// it reports whether a reader may be waiting. The read loop is its only
+// caller.
+func (b *buffer) pushFrames(chunk *block, base []byte, spans []span, now time.Time, each func(seq uint64, p []byte, d drop)) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.released {
+		b.mem.add(-int64(len(spans) * entryCost))
+		return false
+	}
+	b.msgs.room(len(spans))           // one growth for all of them
+	chunk.refs.Add(int32(len(spans))) // before a drop below may let one go
+	var delta int64
+	var u unrefs
+	for _, sp := range spans {
+		n := sp.hi - sp.lo
+		d := drop{}
+		for b.size+n > b.limit && b.msgs.n > 0 {
+			old := b.msgs.at(0)
+			d.first = cmp.Or(d.first, old.Seq)
+			d.last = old.Seq
+			d.bytes += int64(len(old.Data))
+			b.size -= len(old.Data)
+			delta -= b.free(old, &u)
+			b.msgs.pop()
+		}
+		b.dropped += d.bytes
+		b.lastSeq++
+		p := base[sp.lo:sp.hi:sp.hi]
+		b.msgs.push(entry{Message: Message{Seq: b.lastSeq, ReceivedAt: now, Data: p}, blk: chunk})
+		b.size += n
+		each(b.lastSeq, p, d)
+	}
+	u.flush()
+	b.lastDrop = drop{}
+	b.msgs.trim()
+	b.mem.add(delta)
+	return b.changed != nil
+}
+
+// unrefs gathers the references that messages leaving the buffer let go
+// of, so that the frames of one chunk let go of theirs in one step.
+type unrefs struct {
+	blk *block
+	n   int32
+}
+
+func (u *unrefs) add(blk *block) {
+	if blk == u.blk {
+		u.n++
+		return
+	}
+	u.flush()
+	u.blk, u.n = blk, 1
+}
+
+func (u *unrefs) flush() {
+	if u.blk != nil {
+		u.blk.unrefN(u.n)
+	}
+	u.blk, u.n = nil, 0
 }
 
 // wakeFrames wakes the readers waiting for what pushFrame stored.
@@ -266,10 +331,10 @@ func dataCost(data []byte, blk *block) int {
 // read has returned it, it is a plain slice, and it stays within coalesceMax.
 // b.mu must be held.
 func (b *buffer) appendable(n int) bool {
-	if len(b.msgs) == 0 {
+	if b.msgs.n == 0 {
 		return false
 	}
-	e := &b.msgs[len(b.msgs)-1]
+	e := b.msgs.at(b.msgs.n - 1)
 	return e.Seq > b.sealed && e.blk == nil && e.holds == 0 && len(e.Data)+n <= coalesceMax
 }
 
@@ -304,29 +369,20 @@ func (b *buffer) appendTo(e *entry, data []byte) int64 {
 
 // free lets go of a message leaving the buffer and returns the cost given
 // back: all of it, or nothing while a Selection holds it (it is then
-// retired, and given back on the last Release). b.mu must be held.
-func (b *buffer) free(e *entry) int64 {
-	e.blk.unref()
+// retired, and given back on the last Release). Its block's reference goes
+// to u (nil: at once). b.mu must be held.
+func (b *buffer) free(e *entry, u *unrefs) int64 {
+	if u != nil {
+		u.add(e.blk)
+	} else {
+		e.blk.unref()
+	}
 	c := int64(e.cost) + int64(entryCost)
 	if e.holds > 0 {
 		b.retired = append(b.retired, retired{seq: e.Seq, cost: e.cost, holds: e.holds})
 		return int64(entryCost)
 	}
 	return c
-}
-
-// trim lets the array behind msgs go when it is over twice as long as what
-// it holds (acknowledgements and drops take from its front): entryCost
-// counts two slots per message. b.mu must be held.
-func (b *buffer) trim() {
-	if len(b.msgs) == 0 {
-		b.msgs, b.slots = nil, 0
-		return
-	}
-	if b.slots > 2*len(b.msgs)+16 {
-		b.msgs = append(make([]entry, 0, len(b.msgs)+len(b.msgs)/4), b.msgs...)
-		b.slots = cap(b.msgs)
-	}
 }
 
 // setEOF records that no more messages will come and wakes every waiter.
@@ -350,13 +406,14 @@ func (b *buffer) release() {
 		return
 	}
 	var freed int64
-	for i := range b.msgs {
-		freed += b.free(&b.msgs[i])
+	var u unrefs
+	for i := range b.msgs.n {
+		freed += b.free(b.msgs.at(i), &u)
 	}
+	u.flush()
 	b.mem.add(-freed)
 	b.released = true
-	clear(b.msgs)
-	b.msgs, b.slots = nil, 0
+	b.msgs.clearAll()
 	b.size = 0
 	b.eof = true
 	b.wakeChanged()
@@ -405,17 +462,22 @@ func (b *buffer) ack(after uint64) error {
 	}
 	i := 0
 	var freed int64
-	for i < len(b.msgs) && b.msgs[i].Seq <= after {
-		b.size -= len(b.msgs[i].Data)
-		freed += b.free(&b.msgs[i])
+	var u unrefs
+	for i < b.msgs.n {
+		e := b.msgs.at(i)
+		if e.Seq > after {
+			break
+		}
+		b.size -= len(e.Data)
+		freed += b.free(e, &u)
 		i++
 	}
+	u.flush()
 	if i == 0 {
 		return nil
 	}
-	clear(b.msgs[:i])
-	b.msgs = b.msgs[i:]
-	b.trim()
+	b.msgs.popN(i)
+	b.msgs.trim()
 	if !b.released {
 		b.mem.add(-freed)
 	}
@@ -431,14 +493,15 @@ func (b *buffer) selectAfter(after uint64, limit, maxBytes int) (Selection, <-ch
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	sel := Selection{Cursor: after, EOF: b.eof}
-	start := len(b.msgs)
-	if len(b.msgs) > 0 && after < b.msgs[len(b.msgs)-1].Seq {
-		start = int(max(after+1, b.msgs[0].Seq) - b.msgs[0].Seq)
+	q := &b.msgs
+	start := q.n
+	if q.n > 0 && after < q.at(q.n-1).Seq {
+		start = int(max(after+1, q.seq0()) - q.seq0())
 	}
 	total := 0
 	end := start
-	for end < len(b.msgs) {
-		n := len(b.msgs[end].Data)
+	for end < q.n {
+		n := len(q.at(end).Data)
 		if limit > 0 && end-start >= limit {
 			break
 		}
@@ -464,19 +527,23 @@ func (b *buffer) selectAfter(after uint64, limit, maxBytes int) (Selection, <-ch
 		// entries while the caller encodes them. A pooled block stays out of
 		// its pool until the selection is released, and what the buffer
 		// lets go of meanwhile stays counted (see free).
+		// One reference to a block is enough for all its messages (the
+		// frames of one read share one).
 		sel.Messages = make([]Message, end-start)
-		for i := range b.msgs[start:end] {
-			e := &b.msgs[start+i]
+		var last *block
+		for i := range end - start {
+			e := q.at(start + i)
 			sel.Messages[i] = e.Message
 			e.holds++
-			if e.blk != nil {
+			if e.blk != nil && e.blk != last {
 				e.blk.ref()
 				sel.held = append(sel.held, e.blk)
+				last = e.blk
 			}
 		}
-		sel.Cursor = b.msgs[end-1].Seq
+		sel.Cursor = q.at(end - 1).Seq
 		b.sealed = max(b.sealed, sel.Cursor)
-		sel.EOF = sel.EOF && end == len(b.msgs)
+		sel.EOF = sel.EOF && end == q.n
 	}
 	return sel, b.changedChan()
 }
@@ -488,10 +555,10 @@ func (b *buffer) unhold(lo, hi uint64, charge int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	freed := charge
-	if len(b.msgs) > 0 {
-		first := b.msgs[0].Seq
-		for seq := max(lo, first); seq <= hi && seq-first < uint64(len(b.msgs)); seq++ {
-			b.msgs[seq-first].holds--
+	if b.msgs.n > 0 {
+		first := b.msgs.seq0()
+		for seq := max(lo, first); seq <= hi && seq-first < uint64(b.msgs.n); seq++ {
+			b.msgs.at(int(seq-first)).holds--
 		}
 	}
 	i := sort.Search(len(b.retired), func(i int) bool { return b.retired[i].seq >= lo })
@@ -533,8 +600,8 @@ func (b *buffer) unhold(lo, hi uint64, charge int64) {
 func (b *buffer) firstUnacked() uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.msgs) > 0 {
-		return b.msgs[0].Seq
+	if b.msgs.n > 0 {
+		return b.msgs.seq0()
 	}
 	return b.lastSeq + 1
 }
@@ -543,5 +610,5 @@ func (b *buffer) firstUnacked() uint64 {
 func (b *buffer) stats() (size, count int, dropped int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.size, len(b.msgs), b.dropped
+	return b.size, b.msgs.n, b.dropped
 }

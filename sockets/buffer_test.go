@@ -32,13 +32,20 @@ func pushSizes(b *buffer, sizes ...int) {
 }
 
 // heldCost is what b's messages count against the registry total, by
-// their own accounting.
+// their own accounting: each its entry and cost, and the chunks that
+// frames are views into once each.
 func heldCost(b *buffer) int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var c int64
-	for _, e := range b.msgs {
+	chunks := map[*block]bool{}
+	for i := range b.msgs.n {
+		e := b.msgs.at(i)
 		c += int64(e.cost) + int64(entryCost)
+		if e.blk != nil && e.blk.mem != nil && !chunks[e.blk] {
+			chunks[e.blk] = true
+			c += e.blk.cost
+		}
 	}
 	return c
 }

@@ -172,18 +172,69 @@ func (b *bus) publish(e Event) {
 	b.appendEvent(e, time.Now().UTC())
 }
 
-// publishAll publishes es in order, under one lock and one reading of the
-// clock: the frames of one read are published together.
-func (b *bus) publishAll(es []Event) {
+// frameEvent is the socket.received of one frame as publishFrames takes
+// it: no pointers, so that a stage keeps one per frame at the cost of a
+// few words. What few frames have more (the bytes a subscriber asked for,
+// or the socket.dropped that storing it made) is in a frameExtra.
+type frameEvent struct {
+	seq   uint64
+	size  int64
+	extra int32 // 1 + the index of its frameExtra; 0: none
+}
+
+// frameExtra is what a frameEvent has beyond its seq and size.
+type frameExtra struct {
+	data []byte // what bus.keep kept
+	drop drop   // what storing the frame dropped, when drop.bytes > 0
+}
+
+// publishFrames publishes the events of the frames of socket (of server)
+// in order, under one lock and one reading of the clock, each written
+// straight into the history: the frames of one read are published
+// together.
+func (b *bus) publishFrames(socket, server string, es []frameEvent, extras []frameExtra) {
 	if b == nil || len(es) == 0 {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := time.Now().UTC()
-	for _, e := range es {
-		b.appendEvent(e, now)
+	if b.closed {
+		return
 	}
+	now := time.Now().UTC()
+	for i := range es {
+		f := &es[i]
+		var x frameExtra
+		if f.extra > 0 {
+			x = extras[f.extra-1]
+		}
+		if x.drop.bytes > 0 {
+			e := b.slot()
+			*e = Event{ID: b.last, Type: EventSocketDropped, Time: now, SocketID: socket, ServerID: server,
+				Bytes: x.drop.bytes, FirstSeq: x.drop.first, LastSeq: x.drop.last}
+		}
+		e := b.slot()
+		if e.Type == EventSocketReceived {
+			// The slot held a socket.received, whose other fields are
+			// zero too: only what differs is written (most of an Event
+			// is fields that a socket.received leaves zero).
+			e.ID, e.Time, e.Seq, e.Size = b.last, now, f.seq, f.size
+			if e.SocketID != socket || e.ServerID != server {
+				e.SocketID, e.ServerID = socket, server
+			}
+			if e.Data != nil || x.data != nil {
+				e.Data = x.data
+			}
+		} else {
+			*e = Event{ID: b.last, Type: EventSocketReceived, Time: now, SocketID: socket, ServerID: server,
+				Seq: f.seq, Size: f.size, Data: x.data}
+		}
+		if len(x.data) > 0 {
+			b.dataBytes += int64(len(x.data))
+			b.releaseData()
+		}
+	}
+	b.woke()
 }
 
 // appendEvent gives e the next id and the time now, and appends it to the
@@ -192,20 +243,33 @@ func (b *bus) appendEvent(e Event, now time.Time) {
 	if b.closed {
 		return
 	}
-	b.last++
-	e.ID = b.last
 	e.Time = now
+	slot := b.slot()
+	e.ID = b.last
+	*slot = e
+	if len(e.Data) > 0 {
+		b.dataBytes += int64(len(e.Data))
+		b.releaseData()
+	}
+	b.woke()
+}
+
+// slot takes the next id (b.last) and returns the ring's slot for its
+// event, for the caller to fill in whole (with Data, to count it in
+// dataBytes). b.mu must be held and the bus not closed.
+func (b *bus) slot() *Event {
+	b.last++
 	n := uint64(len(b.ring))
 	if b.count == len(b.ring) {
 		b.evict(b.last - n)
 	} else {
 		b.count++
 	}
-	if len(e.Data) > 0 {
-		b.dataBytes += int64(len(e.Data))
-		b.releaseData()
-	}
-	b.ring[e.ID%n] = e
+	return &b.ring[b.last%n]
+}
+
+// woke wakes the subscribers waiting for an event. b.mu must be held.
+func (b *bus) woke() {
 	if b.wake != nil {
 		close(b.wake)
 		b.wake = nil
@@ -217,16 +281,18 @@ func (b *bus) appendEvent(e Event, now time.Time) {
 func (b *bus) evict(old uint64) {
 	e := &b.ring[old%uint64(len(b.ring))]
 	b.dataBytes -= int64(len(e.Data))
-	for s := range b.subs {
-		if s.next > old {
-			continue
+	if len(b.subs) > 0 {
+		for s := range b.subs {
+			if s.next > old {
+				continue
+			}
+			if s.filter.match(e) {
+				s.lost(old, old, 1)
+			}
+			s.next = old + 1
 		}
-		if s.filter.match(e) {
-			s.lost(old, old, 1)
-		}
-		s.next = old + 1
 	}
-	*e = Event{}
+	// The slot is written over by the caller (slot), whole.
 	b.dataNext = max(b.dataNext, old+1)
 }
 

@@ -97,28 +97,35 @@ func (fr *framer) length(h []byte) uint64 {
 
 // payload returns the message that a whole frame makes.
 func (fr *framer) payload(frame []byte) []byte {
+	lo, hi := fr.bounds(frame)
+	return frame[lo:hi]
+}
+
+// bounds returns where in a whole frame its message lies.
+func (fr *framer) bounds(frame []byte) (lo, hi int) {
+	n := len(frame)
 	switch fr.f.Type {
 	case FrameLines:
 		if fr.f.KeepDelimiter {
-			return frame
+			return 0, n
 		}
-		frame = frame[:len(frame)-1]
-		if n := len(frame); n > 0 && frame[n-1] == '\r' {
-			frame = frame[:n-1]
+		n--
+		if n > 0 && frame[n-1] == '\r' {
+			n--
 		}
-		return frame
+		return 0, n
 	case FrameDelimiter:
 		if fr.f.KeepDelimiter {
-			return frame
+			return 0, n
 		}
-		return frame[:len(frame)-len(fr.delim)]
+		return 0, n - len(fr.delim)
 	case FrameLengthPrefix:
 		if fr.f.KeepHeader {
-			return frame
+			return 0, n
 		}
-		return frame[fr.f.HeaderBytes:]
+		return fr.f.HeaderBytes, n
 	}
-	return frame
+	return 0, n
 }
 
 // frameOf returns p framed for sending as fr says: the delimiter appended,

@@ -28,12 +28,22 @@ func runStage(f Framing, data []byte, sizes func(left int) int) stageRun {
 		run.frames = append(run.frames, tframe{data: string(p), partial: partial})
 		return false, nil
 	}
+	st.emitAll = func(_ *block, base []byte, spans []span, _ time.Time) (bool, error) {
+		for _, sp := range spans {
+			run.frames = append(run.frames, tframe{data: string(base[sp.lo:sp.hi])})
+		}
+		return false, nil
+	}
+	reads := 0
 	for len(data) > 0 {
 		n := min(sizes(len(data)), len(data))
 		chunk := append([]byte(nil), data[:n]...) // the read's memory is the reader's again after write
 		data = data[n:]
 		mem.add(int64(n + entryCost)) // the read's reservation
-		_, err := st.write(chunk, nil, false)
+		// Every other read is the read loop's own memory (owned: frames
+		// are views into it), the others its scratch (copied).
+		reads++
+		_, err := st.write(chunk, nil, reads%2 == 0)
 		clear(chunk)
 		if fe, ok := errors.AsType[*frameError](err); ok {
 			run.stopped = fe.reason

@@ -370,6 +370,111 @@ func TestFramedDropOldestKeepsWholeFrames(t *testing.T) {
 	}
 }
 
+// TestFramedEvents: every frame is a socket.received of its own, with its
+// seq, size and (when asked for) bytes, and what drop_oldest drops to make
+// room for it is a socket.dropped just before it, whole frames in order.
+func TestFramedEvents(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	sub := subscribe(t, r, SubscribeOptions{Data: true, Filter: EventFilter{Types: []string{string(EventSocketReceived), string(EventSocketDropped)}}})
+	_, peer, s := connectPair(t, r, ListenOptions{Recv: RecvOptions{BufferBytes: 64, Overflow: string(OverflowDropOldest), Framing: Framing{Type: FrameLines}}})
+	var stream bytes.Buffer
+	for i := range 100 {
+		fmt.Fprintf(&stream, "line %03d\n", i)
+	}
+	writeAll(t, peer, stream.Bytes())
+	peer.CloseWrite()
+	waitReadLoopDone(t, s)
+	var evs []Event
+	received, dropped := 0, int64(0)
+	nextDrop := uint64(1) // the oldest frame not dropped yet
+	for received < 100 {
+		for _, e := range nextEvents(t, sub, 1) {
+			evs = append(evs, e)
+			switch e.Type {
+			case EventSocketReceived:
+				received++
+				want := fmt.Sprintf("line %03d", received-1)
+				if e.Seq != uint64(received) || e.Size != 8 || string(e.Data) != want {
+					t.Fatalf("socket.received #%d: got seq %d size %d %q, want seq %d size 8 %q (%s)", received, e.Seq, e.Size, e.Data, received, want, eventSummary(evs))
+				}
+			case EventSocketDropped:
+				// Room for frame received+1: the oldest frames, whole.
+				if e.FirstSeq != nextDrop || e.LastSeq < e.FirstSeq || e.LastSeq > uint64(received) || e.Bytes != int64(e.LastSeq-e.FirstSeq+1)*8 {
+					t.Fatalf("socket.dropped after %d frames: got seqs %d-%d, %d bytes; want from seq %d, 8 bytes a frame", received, e.FirstSeq, e.LastSeq, e.Bytes, nextDrop)
+				}
+				nextDrop = e.LastSeq + 1
+				dropped += e.Bytes
+			}
+		}
+	}
+	if info := s.Info(); dropped != info.DroppedBytes || dropped != 92*8 {
+		t.Fatalf("socket.dropped events: got %d bytes, want %d (DroppedBytes %d)", dropped, 92*8, info.DroppedBytes)
+	}
+}
+
+// TestFramesHeldOutliveTheirBuffer: frames are views into their read's
+// memory; a read still held keeps its bytes intact while the buffer lets
+// them go and more reads reuse pooled memory, and every byte counted comes
+// back once the read is released and the socket deleted.
+func TestFramesHeldOutliveTheirBuffer(t *testing.T) {
+	r := newTestRegistry(t, Config{})
+	_, peer, s := connectPair(t, r, ListenOptions{Recv: RecvOptions{BufferBytes: 4 << 20, Framing: Framing{Type: FrameLines}}})
+	line := func(i int) string { return fmt.Sprintf("%07d %s", i, bytes.Repeat([]byte{byte('a' + i%26)}, i%300)) }
+	send := func(from, to int) {
+		var stream bytes.Buffer
+		for i := from; i < to; i++ {
+			stream.WriteString(line(i) + "\n")
+		}
+		writeAll(t, peer, stream.Bytes())
+	}
+	read := func(after *uint64, n int) Selection {
+		t.Helper()
+		var sel Selection
+		waitFor(t, guard, func() bool {
+			sel.Release()
+			var err error
+			if sel, err = s.Read(context.Background(), ReadOptions{After: after}); err != nil {
+				t.Fatal(err)
+			}
+			return len(sel.Messages) >= n
+		})
+		return sel
+	}
+	send(0, 5000)
+	held := read(nil, 5000)
+	for i, m := range held.Messages {
+		if m.Seq != uint64(i+1) || string(m.Data) != line(i) {
+			t.Fatalf("message %d: got seq %d %.20q, want seq %d %.20q", i, m.Seq, m.Data, i+1, line(i))
+		}
+	}
+	// The buffer lets them go, and as many again go through it.
+	cursor := held.Cursor
+	send(5000, 10000)
+	more := read(&cursor, 5000)
+	cursor = more.Cursor
+	more.Release()
+	if err := s.buf.ack(cursor); err != nil {
+		t.Fatal(err)
+	}
+	if r.MemoryInUse() == 0 {
+		t.Fatal("nothing counts in the total while a read holds frames, want their memory")
+	}
+	for i, m := range held.Messages {
+		if string(m.Data) != line(i) {
+			t.Fatalf("held message %d changed to %.20q once the buffer let it go, want %.20q", i, m.Data, line(i))
+		}
+	}
+	peer.Close()
+	waitReadLoopDone(t, s)
+	if err := r.DeleteSocket(s.ID()); err != nil {
+		t.Fatal(err)
+	}
+	held.Release()
+	if used := r.MemoryInUse(); used != 0 {
+		t.Fatalf("after the release and the delete %d bytes still count, want 0", used)
+	}
+}
+
 // TestCloseMidFrameKeepsThePartialFrame: a framed socket closed through
 // the API while a frame is unfinished stores it as a partial message, and
 // its close reason says so.

@@ -231,7 +231,8 @@ func TestHeldReadsPauseADropOldestSocket(t *testing.T) {
 		}
 	}
 	s.buf.mu.Lock()
-	for _, e := range s.buf.msgs {
+	for i := range s.buf.msgs.n {
+		e := s.buf.msgs.at(i)
 		arrays[unsafe.SliceData(e.Data)] = cap(e.Data)
 	}
 	s.buf.mu.Unlock()
