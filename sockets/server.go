@@ -23,12 +23,13 @@ const (
 // Server is one listener. Its accept loop turns each connection into an
 // accepted Socket registered with the registry.
 type Server struct {
-	id      string
-	ln      net.Listener
-	addr    string
-	created time.Time
-	recv    recvOptions // for every socket it accepts
-	reg     *Registry
+	id         string
+	ln         net.Listener
+	addr       string
+	created    time.Time
+	recv       recvOptions // for every socket it accepts
+	reg        *Registry
+	serverMock // rules, greeting and schedules for its sockets (mock.go)
 
 	done        chan struct{} // closed when the accept loop has returned
 	stop        chan struct{} // closed when close starts; interrupts a backoff wait
@@ -93,6 +94,7 @@ func (s *Server) close() {
 	s.mu.Unlock()
 	s.ln.Close()
 	<-s.done
+	s.scheds.stop()
 }
 
 // addSocket records an accepted socket; it reports false when the server is
@@ -144,6 +146,8 @@ type ServerInfo struct {
 	BufferBytes int
 	Overflow    Overflow
 	Framing     Framing
+	Retain      Retain
+	Greeting    []byte
 	Name        string
 	HalfClose   bool
 	NoDelay     bool
@@ -166,6 +170,8 @@ func (s *Server) Info() ServerInfo {
 		BufferBytes: s.recv.bufBytes,
 		Overflow:    s.recv.overflow,
 		Framing:     s.recv.framing,
+		Retain:      s.recv.retain,
+		Greeting:    s.greeting,
 		Name:        s.recv.name,
 		HalfClose:   s.recv.halfClose,
 		NoDelay:     s.recv.noDelay,
