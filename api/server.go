@@ -168,6 +168,19 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	e.POST("/sockets/:id/close", h.closeSocket)
 	e.GET("/sockets/:id/stream", h.stream) // no HEAD: an upgrade
 
+	e.POST("/servers/:id/rules", h.createServerRule)
+	get("/servers/:id/rules", h.listServerRules)
+	e.DELETE("/servers/:id/rules/:rule_id", h.deleteServerRule)
+	e.POST("/sockets/:id/rules", h.createSocketRule)
+	get("/sockets/:id/rules", h.listSocketRules)
+	e.DELETE("/sockets/:id/rules/:rule_id", h.deleteSocketRule)
+	e.POST("/servers/:id/schedules", h.createServerSchedule)
+	get("/servers/:id/schedules", h.listServerSchedules)
+	e.DELETE("/servers/:id/schedules/:schedule_id", h.deleteServerSchedule)
+	e.POST("/sockets/:id/schedules", h.createSocketSchedule)
+	get("/sockets/:id/schedules", h.listSocketSchedules)
+	e.DELETE("/sockets/:id/schedules/:schedule_id", h.deleteSocketSchedule)
+
 	e.GET("/events", h.events) // no HEAD: the answer does not end
 	return e
 }

@@ -125,6 +125,7 @@ readme_block() { # HEADING NAME
 }
 readme_block "A walk-through" readme
 readme_block "Whole messages" framing
+readme_block "Mock devices" mocks
 
 # More requests, for the routes and statuses the walk-through leaves out.
 # HEAD is left out: Prism 5.16.0 parses the empty body of a HEAD answer by

@@ -207,6 +207,8 @@ type serverMock struct {
 	rules    *Rules
 	scheds   *Schedules
 	greeting []byte
+	// as the request wrote it, for Info
+	greetingText, greetingEnc string
 }
 
 // Rules returns the server's reply rules: every socket it accepted, now
@@ -217,8 +219,10 @@ func (s *Server) Rules() *Rules { return s.rules }
 // the server connected at the time.
 func (s *Server) Schedules() *Schedules { return s.scheds }
 
-func (s *Server) initMock(greeting []byte) {
+func (s *Server) initMock(o ListenOptions) {
 	s.rules = newRules("server "+s.id, &s.reg.cfg)
 	s.scheds = newSchedules("server "+s.id, &s.reg.cfg, nil, s)
-	s.greeting = greeting
+	if len(o.Greeting) > 0 {
+		s.greeting, s.greetingText, s.greetingEnc = o.Greeting, o.GreetingText, o.GreetingEncoding
+	}
 }

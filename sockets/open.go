@@ -24,6 +24,9 @@ type ListenOptions struct {
 	// Greeting is sent to every accepted connection at once; at most
 	// Config.MaxReplyBytes.
 	Greeting []byte
+	// GreetingText and GreetingEncoding keep how the request wrote it, to
+	// show it back the same way.
+	GreetingText, GreetingEncoding string
 }
 
 // Listen binds a listener and starts accepting. It returns once the address
@@ -101,7 +104,7 @@ func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error)
 	}
 	r.lastServer++
 	srv.id = "srv-" + strconv.FormatUint(r.lastServer, 10)
-	srv.initMock(o.Greeting)
+	srv.initMock(o)
 	r.servers[srv.id] = srv
 	srv.publishListening() // under the lock: before its first socket.connected
 	r.wg.Add(1)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -286,7 +287,11 @@ func compileRule(spec RuleSpec, cfg *Config) (*replyRule, error) {
 		}
 		re, err := regexp.Compile(string(spec.Pattern))
 		if err != nil {
-			return nil, fmt.Errorf("%w: match regex %s does not compile as RE2 (Go's regexp syntax): %v", ErrInvalid, quote.String(string(spec.Pattern)), err)
+			why := err.Error()
+			if se, ok := err.(*syntax.Error); ok {
+				why = fmt.Sprintf("%s in %s", se.Code, quote.String(se.Expr))
+			}
+			return nil, fmt.Errorf("%w: match regex %s does not compile as RE2 (Go's regexp syntax): %s", ErrInvalid, quote.String(string(spec.Pattern)), why)
 		}
 		r.re = re
 		if spec.HasReply {

@@ -135,23 +135,24 @@ func (s *Server) socketIDs() []string {
 
 // ServerInfo is a snapshot of a server.
 type ServerInfo struct {
-	ID          string
-	Address     string
-	State       string
-	Error       string
-	CreatedAt   time.Time
-	Sockets     []string
-	Accepted    int64
-	Rejected    int64
-	BufferBytes int
-	Overflow    Overflow
-	Framing     Framing
-	Retain      Retain
-	Greeting    []byte
-	Name        string
-	HalfClose   bool
-	NoDelay     bool
-	KeepAlive   time.Duration // 0: off
+	ID                             string
+	Address                        string
+	State                          string
+	Error                          string
+	CreatedAt                      time.Time
+	Sockets                        []string
+	Accepted                       int64
+	Rejected                       int64
+	BufferBytes                    int
+	Overflow                       Overflow
+	Framing                        Framing
+	Retain                         Retain
+	Greeting                       []byte // nil: none
+	GreetingText, GreetingEncoding string
+	Name                           string
+	HalfClose                      bool
+	NoDelay                        bool
+	KeepAlive                      time.Duration // 0: off
 }
 
 // Info returns a snapshot of the server.
@@ -159,23 +160,25 @@ func (s *Server) Info() ServerInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	info := ServerInfo{
-		ID:          s.id,
-		Address:     s.addr,
-		State:       StateListening,
-		Error:       s.failure,
-		CreatedAt:   s.created,
-		Sockets:     append([]string{}, s.sockets...),
-		Accepted:    s.accepted,
-		Rejected:    s.rejected,
-		BufferBytes: s.recv.bufBytes,
-		Overflow:    s.recv.overflow,
-		Framing:     s.recv.framing,
-		Retain:      s.recv.retain,
-		Greeting:    s.greeting,
-		Name:        s.recv.name,
-		HalfClose:   s.recv.halfClose,
-		NoDelay:     s.recv.noDelay,
-		KeepAlive:   s.recv.keepAlive,
+		ID:               s.id,
+		Address:          s.addr,
+		State:            StateListening,
+		Error:            s.failure,
+		CreatedAt:        s.created,
+		Sockets:          append([]string{}, s.sockets...),
+		Accepted:         s.accepted,
+		Rejected:         s.rejected,
+		BufferBytes:      s.recv.bufBytes,
+		Overflow:         s.recv.overflow,
+		Framing:          s.recv.framing,
+		Retain:           s.recv.retain,
+		Greeting:         s.greeting,
+		GreetingText:     s.greetingText,
+		GreetingEncoding: s.greetingEnc,
+		Name:             s.recv.name,
+		HalfClose:        s.recv.halfClose,
+		NoDelay:          s.recv.noDelay,
+		KeepAlive:        s.recv.keepAlive,
 	}
 	if s.failure != "" {
 		info.State = StateFailed
