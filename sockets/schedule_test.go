@@ -12,11 +12,17 @@ import (
 func TestScheduleCountAndOrder(t *testing.T) {
 	r := newTestRegistry(t, Config{MinInterval: time.Millisecond})
 	_, peer, s := connectPair(t, r, ListenOptions{})
+	sub := subscribe(t, r, SubscribeOptions{Filter: EventFilter{Types: []string{string(EventSocketSent)}}})
 	a, err := s.Schedules().Add(ScheduleSpec{Data: []byte("a"), Interval: time.Millisecond, Count: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
 	expect(t, peer, "aaaaa")
+	for _, e := range nextEvents(t, sub, 5) {
+		if e.Source != SourceSchedule || e.Size != 1 {
+			t.Fatalf("socket.sent %+v, want 1 byte from source schedule", e)
+		}
+	}
 	waitFor(t, guard, func() bool { info, _ := s.Schedules().Get(a.ID); return info.Done })
 	if info, _ := s.Schedules().Get(a.ID); info.Sent != 5 {
 		t.Fatalf("sent %d, want 5", info.Sent)
