@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -184,7 +185,9 @@ func (ss *Schedules) run(sc *schedule) {
 			return
 		}
 		if ss.sock != nil {
-			ss.sock.sendBytes(sc.ctx, SourceSchedule, sc.spec.Data)
+			if _, err := ss.sock.sendBytes(sc.ctx, SourceSchedule, sc.spec.Data); errors.Is(err, ErrSocketClosed) || errors.Is(err, ErrWriteClosed) {
+				return // it can send no more
+			}
 			sc.sent.Add(1)
 			continue
 		}

@@ -112,3 +112,32 @@ func TestScheduleBounds(t *testing.T) {
 		}
 	}
 }
+
+// A socket's schedule ends when the socket can send no more: after our FIN
+// it stops, and says what it sent.
+func TestScheduleEndsWithTheSocketsSends(t *testing.T) {
+	r := newTestRegistry(t, Config{MinInterval: time.Millisecond})
+	_, peer, s := connectPair(t, r, ListenOptions{Recv: RecvOptions{HalfClose: true}})
+	sc, err := s.Schedules().Add(ScheduleSpec{Data: []byte("a"), Interval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, peer, "a")
+	if err := s.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, guard, func() bool {
+		s.Schedules().mu.Lock()
+		defer s.Schedules().mu.Unlock()
+		for _, x := range s.Schedules().list {
+			if x.id == sc.ID {
+				select {
+				case <-x.done:
+					return true
+				default:
+				}
+			}
+		}
+		return false
+	})
+}
