@@ -23,12 +23,13 @@ const (
 // Server is one listener. Its accept loop turns each connection into an
 // accepted Socket registered with the registry.
 type Server struct {
-	id         string
-	ln         net.Listener
-	addr       string
-	created    time.Time
-	recv       recvOptions // for every socket it accepts
-	reg        *Registry
+	id      string
+	ln      net.Listener
+	addr    string
+	created time.Time
+	recv    recvOptions // for every socket it accepts
+	reg     *Registry
+
 	serverMock // rules, greeting and schedules for its sockets (mock.go)
 
 	done        chan struct{} // closed when the accept loop has returned
@@ -135,24 +136,25 @@ func (s *Server) socketIDs() []string {
 
 // ServerInfo is a snapshot of a server.
 type ServerInfo struct {
-	ID                             string
-	Address                        string
-	State                          string
-	Error                          string
-	CreatedAt                      time.Time
-	Sockets                        []string
-	Accepted                       int64
-	Rejected                       int64
-	BufferBytes                    int
-	Overflow                       Overflow
-	Framing                        Framing
+	ID          string
+	Address     string
+	State       string
+	Error       string
+	CreatedAt   time.Time
+	Sockets     []string
+	Accepted    int64
+	Rejected    int64
+	BufferBytes int
+	Overflow    Overflow
+	Framing     Framing
+	Name        string
+	HalfClose   bool
+	NoDelay     bool
+	KeepAlive   time.Duration // 0: off
+
 	Retain                         Retain
 	Greeting                       []byte // nil: none
-	GreetingText, GreetingEncoding string
-	Name                           string
-	HalfClose                      bool
-	NoDelay                        bool
-	KeepAlive                      time.Duration // 0: off
+	GreetingText, GreetingEncoding string // as the request wrote it
 }
 
 // Info returns a snapshot of the server.
@@ -160,28 +162,26 @@ func (s *Server) Info() ServerInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	info := ServerInfo{
-		ID:               s.id,
-		Address:          s.addr,
-		State:            StateListening,
-		Error:            s.failure,
-		CreatedAt:        s.created,
-		Sockets:          append([]string{}, s.sockets...),
-		Accepted:         s.accepted,
-		Rejected:         s.rejected,
-		BufferBytes:      s.recv.bufBytes,
-		Overflow:         s.recv.overflow,
-		Framing:          s.recv.framing,
-		Retain:           s.recv.retain,
-		Greeting:         s.greeting,
-		GreetingText:     s.greetingText,
-		GreetingEncoding: s.greetingEnc,
-		Name:             s.recv.name,
-		HalfClose:        s.recv.halfClose,
-		NoDelay:          s.recv.noDelay,
-		KeepAlive:        s.recv.keepAlive,
+		ID:          s.id,
+		Address:     s.addr,
+		State:       StateListening,
+		Error:       s.failure,
+		CreatedAt:   s.created,
+		Sockets:     append([]string{}, s.sockets...),
+		Accepted:    s.accepted,
+		Rejected:    s.rejected,
+		BufferBytes: s.recv.bufBytes,
+		Overflow:    s.recv.overflow,
+		Framing:     s.recv.framing,
+		Name:        s.recv.name,
+		HalfClose:   s.recv.halfClose,
+		NoDelay:     s.recv.noDelay,
+		KeepAlive:   s.recv.keepAlive,
 	}
 	if s.failure != "" {
 		info.State = StateFailed
 	}
+	info.Retain = s.recv.retain
+	info.Greeting, info.GreetingText, info.GreetingEncoding = s.greeting, s.greetingText, s.greetingEnc
 	return info
 }
