@@ -19,6 +19,10 @@
 //	@tag.description			Every connection, accepted or client: read what it received, send to it, close it.
 //	@tag.name					events
 //	@tag.description			What happens, as it happens: every server and socket event as Server-Sent Events or NDJSON.
+//	@tag.name					rules
+//	@tag.description			Reply rules: a server or socket answers the messages they match by itself (a mock device).
+//	@tag.name					schedules
+//	@tag.description			Sends at an interval to a socket, or to every socket of a server (heartbeats, periodic reports).
 //	@BasePath					/
 //	@securityDefinitions.apikey	BearerAuth
 //	@in							header
