@@ -439,3 +439,22 @@ func TestTemplateLikeExpand(t *testing.T) {
 		}
 	}
 }
+
+// A socket whose answers wait (a delay, a full queue) holds up no other
+// socket of the same server.
+func TestDelayHoldsNoOtherSocket(t *testing.T) {
+	r := newTestRegistry(t, Config{MaxPendingReplies: 1})
+	srv := listen(t, r, ListenOptions{Recv: RecvOptions{Framing: Framing{Type: FrameLines}}})
+	addRule(t, srv.Rules(), RuleSpec{Echo: true})
+	slowPeer := dialPeer(t, srv.addr)
+	slow := acceptedSocket(t, r, srv, slowPeer)
+	addRule(t, slow.Rules(), RuleSpec{Kind: MatchPrefix, Reply: []byte("late"), HasReply: true, Delay: time.Hour})
+	writeAll(t, slowPeer, []byte(strings.Repeat("x\n", 100)))
+	waitFor(t, guard, func() bool { return slow.Info().BufferedMessages == 3 }) // replier, queue, read loop
+	fast := dialPeer(t, srv.addr)
+	for i := range 10 {
+		msg := strings.Repeat("y", i+1)
+		writeAll(t, fast, []byte(msg+"\n"))
+		expect(t, fast, msg)
+	}
+}
