@@ -29,7 +29,7 @@ type answer struct {
 	at    time.Time // when the message arrived: the delay counts from here
 	delay time.Duration
 	then  string
-	rule  string // the rule's id, for the close reason
+	rule  string // the rule's id and owner, for the close reason
 }
 
 // init wires the mock of a new socket; register calls it.
@@ -54,17 +54,19 @@ func (m *mock) match(p []byte, partial bool) (*answer, bool) {
 	}
 	var r *replyRule
 	var sub []int
+	owner := m.rules.owner
 	if !partial {
 		r, sub = m.rules.find(p)
 		if r == nil && m.srv != nil {
 			r, sub = m.srv.rules.find(p)
+			owner = m.srv.rules.owner
 		}
 	}
 	keep := m.retain == RetainAll || (m.retain == RetainUnmatched && r == nil)
 	if r == nil {
 		return nil, keep
 	}
-	a := &answer{src: SourceRule, at: time.Now(), delay: r.spec.Delay, then: r.spec.Then, rule: r.id}
+	a := &answer{src: SourceRule, at: time.Now(), delay: r.spec.Delay, then: r.spec.Then, rule: r.id + " of " + owner}
 	if r.spec.Echo || r.spec.HasReply {
 		a.data = r.reply(p, sub, m.cfg.MaxReplyBytes)
 	}

@@ -129,8 +129,8 @@ func TestRuleThenCloseAndReset(t *testing.T) {
 		t.Fatalf("after then close: got %v, want a FIN", err)
 	}
 	waitReadLoopDone(t, s)
-	if got := s.Info().CloseReason; got != "closed by rule-1" {
-		t.Fatalf("close reason %q, want %q", got, "closed by rule-1")
+	if got, want := s.Info().CloseReason, "closed by rule-1 of server "+srv.id; got != want {
+		t.Fatalf("close reason %q, want %q", got, want)
 	}
 
 	peer = dialPeer(t, srv.addr)
@@ -140,8 +140,8 @@ func TestRuleThenCloseAndReset(t *testing.T) {
 		t.Fatalf("after then reset: got %v, want ECONNRESET", err)
 	}
 	waitReadLoopDone(t, s)
-	if got := s.Info().CloseReason; got != "reset by rule-2" {
-		t.Fatalf("close reason %q, want %q", got, "reset by rule-2")
+	if got, want := s.Info().CloseReason, "reset by rule-2 of server "+srv.id; got != want {
+		t.Fatalf("close reason %q, want %q", got, want)
 	}
 }
 
