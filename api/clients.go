@@ -49,7 +49,7 @@ func (h *handlers) createClient(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	recv := sockets.RecvOptions{BufferBytes: req.BufferBytes, Overflow: req.Overflow, Framing: framing}
+	recv := sockets.RecvOptions{BufferBytes: req.BufferBytes, Overflow: req.Overflow, Framing: framing, Retain: req.Retain}
 	if err := req.apply(&recv); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sockman/sockman/internal/quote"
@@ -20,6 +21,7 @@ func detail(err error) string {
 		rng *sockets.RangeError
 		dto *sockets.DialTimeoutError
 		bsy *sockets.BusyError
+		inf *sockets.ItemNotFoundError
 	)
 	// Each detail starts with the sentinel's words, as every other
 	// engine error's text does ("limit reached: ...").
@@ -32,6 +34,12 @@ func detail(err error) string {
 		return fmt.Sprintf("%v: %s", sockets.ErrInvalid, rangeDetail(rng))
 	case errors.As(err, &bsy):
 		return fmt.Sprintf("%v: socket %s has a stream attached (GET /sockets/{id}/stream), its one consumer; close that stream first, or read without after to peek", sockets.ErrSocketBusy, bsy.ID)
+	case errors.As(err, &inf):
+		what := "rules"
+		if inf.Schedule {
+			what = "schedules"
+		}
+		return fmt.Sprintf("%v: %v; list them with GET /%ss/{id}/%s", inf.Unwrap(), inf, strings.Fields(inf.Owner)[0], what)
 	case errors.As(err, &dto):
 		return fmt.Sprintf("%v: %s did not answer within %v; check the host and port, or raise timeout_ms", sockets.ErrConnectTimeout, dto.Addr, dto.Timeout)
 	}
@@ -48,6 +56,10 @@ func limitDetail(e *sockets.LimitError) string {
 		return fmt.Sprintf("sockets hold %d bytes, the most --max-buffer-total allows; read or delete sockets to free memory", e.Value)
 	case sockets.LimitSubscribers:
 		return fmt.Sprintf("%d event streams are open, the most --max-subscribers allows; close one (or raise --max-subscribers)", e.Value)
+	case sockets.LimitRules:
+		return fmt.Sprintf("it has %d reply rules, the most --max-rules allows; delete one (DELETE .../rules/{rule_id}) or join two into one regex", e.Value)
+	case sockets.LimitSchedules:
+		return fmt.Sprintf("it has %d schedules, the most --max-schedules allows; delete one (DELETE .../schedules/{schedule_id})", e.Value)
 	case sockets.LimitFiles:
 		return fmt.Sprintf("no file descriptor is left for a new socket (%v); close sockets (DELETE /sockets/{id}) or raise the open files limit (ulimit -n)", e.Cause)
 	}
@@ -74,14 +86,20 @@ func notFoundDetail(e *sockets.NotFoundError) string {
 // arguments and bounds.
 var (
 	rangeFields = map[sockets.Arg]string{
-		sockets.ArgPort:        "port",
-		sockets.ArgBufferBytes: "buffer_bytes",
-		sockets.ArgTimeout:     "timeout_ms",
+		sockets.ArgPort:          "port",
+		sockets.ArgBufferBytes:   "buffer_bytes",
+		sockets.ArgTimeout:       "timeout_ms",
+		sockets.ArgPatternBytes:  "the match pattern's length in bytes",
+		sockets.ArgReplyBytes:    "the length of data in bytes",
+		sockets.ArgGreetingBytes: "the greeting's length in bytes",
 	}
 	boundFlags = map[string]string{
-		"MaxBufferBytes": "--max-buffer-bytes",
-		"MaxDialTimeout": "--max-connect-timeout",
-		"MaxNameBytes":   "--max-name-bytes",
+		"MaxBufferBytes":  "--max-buffer-bytes",
+		"MaxDialTimeout":  "--max-connect-timeout",
+		"MaxNameBytes":    "--max-name-bytes",
+		"MaxPatternBytes": "--max-rule-pattern-bytes",
+		"MaxReplyBytes":   "--max-reply-bytes",
+		"MinInterval":     "--min-schedule-interval",
 	}
 )
 
@@ -108,6 +126,8 @@ func rangeDetail(e *sockets.RangeError) string {
 	d := fmt.Sprintf("%s %d is out of range %d to %d", field, v, lo, hi)
 	switch flag := boundFlags[e.Bound]; {
 	case flag == "":
+	case e.Arg == sockets.ArgInterval:
+		d += fmt.Sprintf(" (%s is %v); send less often", flag, time.Duration(e.Min)*time.Millisecond)
 	case e.Arg == sockets.ArgTimeout:
 		d += fmt.Sprintf(" (%s is %v)", flag, time.Duration(e.Max))
 	default:

@@ -19,7 +19,7 @@ import (
 // Problem is an RFC 9457 problem document, the body of every error response.
 type Problem struct {
 	// A URI naming the kind of problem: one of the types in PROBLEMS.md, which says what to do about each.
-	Type string `json:"type" example:"urn:sockman:problem:socket-not-found" enums:"urn:sockman:problem:bad-request,urn:sockman:problem:invalid-argument,urn:sockman:problem:unauthorized,urn:sockman:problem:forbidden,urn:sockman:problem:forbidden-by-policy,urn:sockman:problem:not-found,urn:sockman:problem:server-not-found,urn:sockman:problem:socket-not-found,urn:sockman:problem:method-not-allowed,urn:sockman:problem:address-in-use,urn:sockman:problem:socket-closed,urn:sockman:problem:socket-closed-for-writing,urn:sockman:problem:socket-busy,urn:sockman:problem:body-too-large,urn:sockman:problem:unsupported-media-type,urn:sockman:problem:upgrade-required,urn:sockman:problem:internal-error,urn:sockman:problem:connect-failed,urn:sockman:problem:limit-reached,urn:sockman:problem:shutting-down,urn:sockman:problem:cancelled,urn:sockman:problem:connect-timeout,urn:sockman:problem:write-timeout"`
+	Type string `json:"type" example:"urn:sockman:problem:socket-not-found" enums:"urn:sockman:problem:bad-request,urn:sockman:problem:invalid-argument,urn:sockman:problem:unauthorized,urn:sockman:problem:forbidden,urn:sockman:problem:forbidden-by-policy,urn:sockman:problem:not-found,urn:sockman:problem:server-not-found,urn:sockman:problem:socket-not-found,urn:sockman:problem:rule-not-found,urn:sockman:problem:schedule-not-found,urn:sockman:problem:method-not-allowed,urn:sockman:problem:address-in-use,urn:sockman:problem:socket-closed,urn:sockman:problem:socket-closed-for-writing,urn:sockman:problem:socket-busy,urn:sockman:problem:body-too-large,urn:sockman:problem:unsupported-media-type,urn:sockman:problem:upgrade-required,urn:sockman:problem:internal-error,urn:sockman:problem:connect-failed,urn:sockman:problem:limit-reached,urn:sockman:problem:shutting-down,urn:sockman:problem:cancelled,urn:sockman:problem:connect-timeout,urn:sockman:problem:write-timeout"`
 	// Short summary of the kind of problem.
 	Title string `json:"title" example:"Not Found"`
 	// The HTTP status code.
@@ -87,6 +87,10 @@ var ProblemTypes = []ProblemType{
 		"Use an id that GET /servers lists: the server was deleted, or never existed."),
 	problemType("socket-not-found", http.StatusNotFound, sockets.ErrSocketNotFound,
 		"Use an id that GET /sockets lists: a closed socket is forgotten --closed-retention after it closes, and at once when deleted."),
+	problemType("rule-not-found", http.StatusNotFound, sockets.ErrRuleNotFound,
+		"Use a rule id that GET /servers/{id}/rules or GET /sockets/{id}/rules lists for that server or socket: the rule was deleted, or belongs to another."),
+	problemType("schedule-not-found", http.StatusNotFound, sockets.ErrScheduleNotFound,
+		"Use a schedule id that GET /servers/{id}/schedules or GET /sockets/{id}/schedules lists for that server or socket: the schedule was deleted, or belongs to another."),
 	problemType("method-not-allowed", http.StatusMethodNotAllowed, nil,
 		"Use one of the methods that the answer's Allow header lists for this path."),
 	problemType("address-in-use", http.StatusConflict, sockets.ErrAddrInUse,

@@ -457,8 +457,8 @@ type Event struct {
 	Seq uint64 `json:"seq,omitempty" example:"3"`
 	// socket.received and socket.sent: bytes received (appended to message seq), or written to the peer.
 	Size int64 `json:"size,omitempty" example:"5"`
-	// socket.sent: who sent the bytes: api (POST /sockets/{id}/messages), broadcast (POST /servers/{id}/messages) or stream (a client of GET /sockets/{id}/stream).
-	Source string `json:"source,omitempty" enums:"api,broadcast,stream" example:"api"`
+	// socket.sent: who sent the bytes: api (POST /sockets/{id}/messages), broadcast (POST /servers/{id}/messages), stream (a client of GET /sockets/{id}/stream), rule (a reply rule's answer), greeting (a server's greeting) or schedule (POST .../schedules).
+	Source string `json:"source,omitempty" enums:"api,broadcast,stream,rule,greeting,schedule" example:"api"`
 	// socket.dropped: bytes drop_oldest dropped to make room.
 	Bytes int64 `json:"bytes,omitempty" example:"4096"`
 	// socket.dropped: seq of the first message dropped.

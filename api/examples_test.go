@@ -95,6 +95,19 @@ var opRequest = map[string]struct{ method, path, body string }{
 	"shutdownSocket": {http.MethodPost, "/sockets/sock-1/shutdown", ""},
 	"closeSocket":    {http.MethodPost, "/sockets/sock-1/close", ""},
 	"streamSocket":   {http.MethodGet, "/sockets/sock-1/stream", ""},
+
+	"createServerRule":     {http.MethodPost, "/servers/srv-1/rules", `{"echo":true}`},
+	"listServerRules":      {http.MethodGet, "/servers/srv-1/rules", ""},
+	"deleteServerRule":     {http.MethodDelete, "/servers/srv-1/rules/rule-1", ""},
+	"createSocketRule":     {http.MethodPost, "/sockets/sock-1/rules", `{"echo":true}`},
+	"listSocketRules":      {http.MethodGet, "/sockets/sock-1/rules", ""},
+	"deleteSocketRule":     {http.MethodDelete, "/sockets/sock-1/rules/rule-1", ""},
+	"createServerSchedule": {http.MethodPost, "/servers/srv-1/schedules", `{"data":"PING\r\n","interval_ms":1000}`},
+	"listServerSchedules":  {http.MethodGet, "/servers/srv-1/schedules", ""},
+	"deleteServerSchedule": {http.MethodDelete, "/servers/srv-1/schedules/sched-1", ""},
+	"createSocketSchedule": {http.MethodPost, "/sockets/sock-1/schedules", `{"data":"PING\r\n","interval_ms":1000}`},
+	"listSocketSchedules":  {http.MethodGet, "/sockets/sock-1/schedules", ""},
+	"deleteSocketSchedule": {http.MethodDelete, "/sockets/sock-1/schedules/sched-1", ""},
 }
 
 func (a *testAPI) opRequest(t *testing.T, op string) *http.Request {
@@ -153,7 +166,67 @@ func problemCases() map[string]errorCase {
 	listenPolicy := withConfig(func(c *sockets.Config) {
 		c.ListenPolicy, _ = sockets.ParsePolicy("--allow-listen", []string{"127.0.0.2"})
 	})
+	closedSocket := func(t *testing.T, a *testAPI) string {
+		s, peer := a.pair(t)
+		peer.Close()
+		waitFor(t, testTimeout, func() bool { return a.socket(t, s.ID).State == "closed" })
+		return s.ID
+	}
 	return map[string]errorCase{
+		"createServerRule 400": {req: onServer(http.MethodPost, "/servers/{id}/rules", `{"match":{"regex":"^(AT\\S*"},"reply":{"data":"OK"}}`)},
+		"createSocketRule 400": {req: withSocket(http.MethodPost, "/sockets/{id}/rules", `{"match":{"regex":"^AT(\\S*)"},"reply":{"data":"got $2"}}`)},
+		"createServerRule 404": {req: postJSON("/servers/srv-9/rules", `{"echo":true}`)},
+		"createSocketRule 404": {req: postJSON("/sockets/sock-9/rules", `{"echo":true}`)},
+		"createServerRule 415": {req: onServer(http.MethodPost, "/servers/{id}/rules", []byte(`<echo/>`), "Content-Type", "application/xml"), offContract: true},
+		"createSocketRule 415": {req: withSocket(http.MethodPost, "/sockets/{id}/rules", []byte(`<echo/>`), "Content-Type", "application/xml"), offContract: true},
+		"createServerRule 503": {opts: []harnessOption{withConfig(func(c *sockets.Config) { c.MaxRules = 1 })}, req: func(t *testing.T, a *testAPI) *http.Request {
+			srv := a.listen(t)
+			a.call(http.MethodPost, "/servers/"+srv.ID+"/rules", `{"echo":true}`).want(t, http.StatusCreated)
+			return a.newRequest(http.MethodPost, "/servers/"+srv.ID+"/rules", `{"echo":true}`)
+		}},
+		"createSocketRule 503": {opts: []harnessOption{withConfig(func(c *sockets.Config) { c.MaxRules = 1 })}, req: func(t *testing.T, a *testAPI) *http.Request {
+			s, _ := a.pair(t)
+			a.call(http.MethodPost, "/sockets/"+s.ID+"/rules", `{"echo":true}`).want(t, http.StatusCreated)
+			return a.newRequest(http.MethodPost, "/sockets/"+s.ID+"/rules", `{"echo":true}`)
+		}},
+		"listServerRules 400":  {req: onServer(http.MethodGet, "/servers/{id}/rules?verbose=1", nil), offContract: true},
+		"listSocketRules 400":  {req: withSocket(http.MethodGet, "/sockets/{id}/rules?verbose=1", nil), offContract: true},
+		"listServerRules 404":  {req: get("/servers/srv-9/rules")},
+		"listSocketRules 404":  {req: get("/sockets/sock-9/rules")},
+		"deleteServerRule 400": {req: onServer(http.MethodDelete, "/servers/{id}/rules/rule-1?verbose=1", nil), offContract: true},
+		"deleteSocketRule 400": {req: withSocket(http.MethodDelete, "/sockets/{id}/rules/rule-1?verbose=1", nil), offContract: true},
+		"deleteServerRule 404": {req: onServer(http.MethodDelete, "/servers/{id}/rules/rule-9", nil)},
+		"deleteSocketRule 404": {req: withSocket(http.MethodDelete, "/sockets/{id}/rules/rule-9", nil)},
+
+		"createServerSchedule 400": {req: onServer(http.MethodPost, "/servers/{id}/schedules", `{"data":"PING","interval_ms":1}`)},
+		"createSocketSchedule 400": {req: withSocket(http.MethodPost, "/sockets/{id}/schedules", `{"data":"PING","interval_ms":1}`)},
+		"createServerSchedule 404": {req: postJSON("/servers/srv-9/schedules", `{"data":"PING","interval_ms":1000}`)},
+		"createSocketSchedule 404": {req: postJSON("/sockets/sock-9/schedules", `{"data":"PING","interval_ms":1000}`)},
+		"createSocketSchedule 409": {req: func(t *testing.T, a *testAPI) *http.Request {
+			id := closedSocket(t, a)
+			return a.newRequest(http.MethodPost, "/sockets/"+id+"/schedules", `{"data":"PING","interval_ms":1000}`)
+		}},
+		"createServerSchedule 415": {req: onServer(http.MethodPost, "/servers/{id}/schedules", []byte(`<ping/>`), "Content-Type", "application/xml"), offContract: true},
+		"createSocketSchedule 415": {req: withSocket(http.MethodPost, "/sockets/{id}/schedules", []byte(`<ping/>`), "Content-Type", "application/xml"), offContract: true},
+		"createServerSchedule 503": {opts: []harnessOption{withConfig(func(c *sockets.Config) { c.MaxSchedules = 1 })}, req: func(t *testing.T, a *testAPI) *http.Request {
+			srv := a.listen(t)
+			a.call(http.MethodPost, "/servers/"+srv.ID+"/schedules", `{"data":"PING","interval_ms":1000}`).want(t, http.StatusCreated)
+			return a.newRequest(http.MethodPost, "/servers/"+srv.ID+"/schedules", `{"data":"PING","interval_ms":1000}`)
+		}},
+		"createSocketSchedule 503": {opts: []harnessOption{withConfig(func(c *sockets.Config) { c.MaxSchedules = 1 })}, req: func(t *testing.T, a *testAPI) *http.Request {
+			s, _ := a.pair(t)
+			a.call(http.MethodPost, "/sockets/"+s.ID+"/schedules", `{"data":"PING","interval_ms":1000}`).want(t, http.StatusCreated)
+			return a.newRequest(http.MethodPost, "/sockets/"+s.ID+"/schedules", `{"data":"PING","interval_ms":1000}`)
+		}},
+		"listServerSchedules 400":  {req: onServer(http.MethodGet, "/servers/{id}/schedules?verbose=1", nil), offContract: true},
+		"listSocketSchedules 400":  {req: withSocket(http.MethodGet, "/sockets/{id}/schedules?verbose=1", nil), offContract: true},
+		"listServerSchedules 404":  {req: get("/servers/srv-9/schedules")},
+		"listSocketSchedules 404":  {req: get("/sockets/sock-9/schedules")},
+		"deleteServerSchedule 400": {req: onServer(http.MethodDelete, "/servers/{id}/schedules/sched-1?verbose=1", nil), offContract: true},
+		"deleteSocketSchedule 400": {req: withSocket(http.MethodDelete, "/sockets/{id}/schedules/sched-1?verbose=1", nil), offContract: true},
+		"deleteServerSchedule 404": {req: onServer(http.MethodDelete, "/servers/{id}/schedules/sched-9", nil)},
+		"deleteSocketSchedule 404": {req: withSocket(http.MethodDelete, "/sockets/{id}/schedules/sched-9", nil)},
+
 		"listServers 400":    unknownQuery(http.MethodGet, "/servers"),
 		"listClients 400":    unknownQuery(http.MethodGet, "/clients"),
 		"getServer 400":      {req: onServer(http.MethodGet, "/servers/{id}?verbose=1", nil), offContract: true},
@@ -381,6 +454,15 @@ var successTypes = map[string]reflect.Type{
 	"send":           reflect.TypeFor[SendResult](),
 	"shutdownSocket": reflect.TypeFor[Socket](),
 	"closeSocket":    reflect.TypeFor[Socket](),
+
+	"createServerRule":     reflect.TypeFor[Rule](),
+	"listServerRules":      reflect.TypeFor[RuleList](),
+	"createSocketRule":     reflect.TypeFor[Rule](),
+	"listSocketRules":      reflect.TypeFor[RuleList](),
+	"createServerSchedule": reflect.TypeFor[Schedule](),
+	"listServerSchedules":  reflect.TypeFor[ScheduleList](),
+	"createSocketSchedule": reflect.TypeFor[Schedule](),
+	"listSocketSchedules":  reflect.TypeFor[ScheduleList](),
 }
 
 // TestSuccessExamples: every JSON success example is a body the service

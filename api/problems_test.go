@@ -114,6 +114,7 @@ func TestProblemForAnswersFromTheTable(t *testing.T) {
 		sockets.ErrServerNotFound, sockets.ErrSocketNotFound, sockets.ErrInvalid, sockets.ErrAddrInUse,
 		sockets.ErrSocketClosed, sockets.ErrForbidden, sockets.ErrConnectFailed, sockets.ErrConnectTimeout,
 		sockets.ErrWriteTimeout, sockets.ErrLimit, sockets.ErrClosed, sockets.ErrWriteClosed, sockets.ErrSocketBusy, errUpgradeRequired,
+		sockets.ErrRuleNotFound, sockets.ErrScheduleNotFound,
 	}
 	answered := map[string]bool{}
 	for _, err := range errs {

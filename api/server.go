@@ -19,6 +19,10 @@
 //	@tag.description			Every connection, accepted or client: read what it received, send to it, close it.
 //	@tag.name					events
 //	@tag.description			What happens, as it happens: every server and socket event as Server-Sent Events or NDJSON.
+//	@tag.name					rules
+//	@tag.description			Reply rules: a server or socket answers the messages they match by itself (a mock device).
+//	@tag.name					schedules
+//	@tag.description			Sends at an interval to a socket, or to every socket of a server (heartbeats, periodic reports).
 //	@BasePath					/
 //	@securityDefinitions.apikey	BearerAuth
 //	@in							header
@@ -167,6 +171,19 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	e.POST("/sockets/:id/shutdown", h.shutdownSocket)
 	e.POST("/sockets/:id/close", h.closeSocket)
 	e.GET("/sockets/:id/stream", h.stream) // no HEAD: an upgrade
+
+	e.POST("/servers/:id/rules", h.createServerRule)
+	get("/servers/:id/rules", h.listServerRules)
+	e.DELETE("/servers/:id/rules/:rule_id", h.deleteServerRule)
+	e.POST("/sockets/:id/rules", h.createSocketRule)
+	get("/sockets/:id/rules", h.listSocketRules)
+	e.DELETE("/sockets/:id/rules/:rule_id", h.deleteSocketRule)
+	e.POST("/servers/:id/schedules", h.createServerSchedule)
+	get("/servers/:id/schedules", h.listServerSchedules)
+	e.DELETE("/servers/:id/schedules/:schedule_id", h.deleteServerSchedule)
+	e.POST("/sockets/:id/schedules", h.createSocketSchedule)
+	get("/sockets/:id/schedules", h.listSocketSchedules)
+	e.DELETE("/sockets/:id/schedules/:schedule_id", h.deleteSocketSchedule)
 
 	e.GET("/events", h.events) // no HEAD: the answer does not end
 	return e

@@ -46,11 +46,18 @@ func (h *handlers) createServer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	recv := sockets.RecvOptions{BufferBytes: req.BufferBytes, Overflow: req.Overflow, Framing: framing}
+	recv := sockets.RecvOptions{BufferBytes: req.BufferBytes, Overflow: req.Overflow, Framing: framing, Retain: req.Retain}
 	if err := req.apply(&recv); err != nil {
 		return err
 	}
-	srv, err := h.reg.Listen(c.Request().Context(), sockets.ListenOptions{Host: req.Host, Port: *req.Port, Recv: recv})
+	lo := sockets.ListenOptions{Host: req.Host, Port: *req.Port, Recv: recv}
+	if g := req.Greeting; g != nil {
+		if lo.Greeting, err = decodeField("greeting data", g.Data, g.Encoding); err != nil {
+			return err
+		}
+		lo.GreetingText, lo.GreetingEncoding = g.Data, g.Encoding
+	}
+	srv, err := h.reg.Listen(c.Request().Context(), lo)
 	if err != nil {
 		return err
 	}

@@ -22,8 +22,20 @@ type ServerCreate struct {
 	Overflow string `json:"overflow,omitempty" enums:"block,drop_oldest" example:"block"`
 	// How each accepted socket cuts what it receives into messages; absent: raw.
 	Framing *Framing `json:"framing,omitempty"`
+	// Sent to every accepted connection at once: a banner, a prompt.
+	Greeting *Greeting `json:"greeting,omitempty"`
+	// Which messages its sockets store for reading: all (default), unmatched (a message a reply rule answered is not stored), none (nothing is stored: counters and events only, so a mock nobody reads never fills its buffer).
+	Retain string `json:"retain,omitempty" enums:"all,unmatched,none" example:"all"`
 	ConnOptions
 } // @name ServerCreate
+
+// Greeting is the bytes a server sends to every connection it accepts.
+type Greeting struct {
+	// The bytes, written in encoding; at most --max-reply-bytes.
+	Data string `json:"data" example:"220 mock ready\r\n" validate:"required"`
+	// How data is written: utf8 (default), base64, hex or escaped.
+	Encoding string `json:"encoding,omitempty" enums:"utf8,base64,hex,escaped" example:"escaped"`
+} // @name Greeting
 
 // Server is a listening server.
 type Server struct {
@@ -49,6 +61,10 @@ type Server struct {
 	Overflow string `json:"overflow" enums:"block,drop_oldest" example:"block"`
 	// How its sockets cut what they receive into messages.
 	Framing Framing `json:"framing"`
+	// Which messages its sockets store; absent: all.
+	Retain string `json:"retain,omitempty" enums:"unmatched,none" example:"none"`
+	// Bytes sent to every accepted connection at once, as the request wrote them; absent: none.
+	Greeting *Greeting `json:"greeting,omitempty"`
 	ConnInfo
 } // @name Server
 
@@ -72,6 +88,8 @@ type ClientCreate struct {
 	Overflow string `json:"overflow,omitempty" enums:"block,drop_oldest" example:"block"`
 	// How the socket cuts what it receives into messages; absent: raw.
 	Framing *Framing `json:"framing,omitempty"`
+	// Which messages the socket stores for reading: all (default), unmatched, none (see POST /servers).
+	Retain string `json:"retain,omitempty" enums:"all,unmatched,none" example:"all"`
 	ConnOptions
 } // @name ClientCreate
 
@@ -111,6 +129,8 @@ type Socket struct {
 	Overflow string `json:"overflow" enums:"block,drop_oldest" example:"block"`
 	// How it cuts what it receives into messages; sends are framed the same way unless ?frame=false.
 	Framing Framing `json:"framing"`
+	// Which messages it stores; absent: all.
+	Retain string `json:"retain,omitempty" enums:"unmatched,none" example:"none"`
 	SocketConn
 } // @name Socket
 
@@ -186,12 +206,24 @@ type Health struct {
 } // @name Health
 
 func serverOut(s sockets.ServerInfo) Server {
-	return Server{
+	out := Server{
 		ID: s.ID, Address: s.Address, State: s.State, Error: s.Error, CreatedAt: s.CreatedAt,
 		Sockets: s.Sockets, Accepted: s.Accepted, Rejected: s.Rejected,
 		BufferBytes: s.BufferBytes, Overflow: string(s.Overflow), Framing: framingOut(s.Framing),
-		ConnInfo: serverConn(s),
+		ConnInfo: serverConn(s), Retain: retainOut(s.Retain),
 	}
+	if s.Greeting != nil {
+		out.Greeting = &Greeting{Data: s.GreetingText, Encoding: s.GreetingEncoding}
+	}
+	return out
+}
+
+// retainOut shows a retain mode: the default, all, is left out.
+func retainOut(r sockets.Retain) string {
+	if r == sockets.RetainAll {
+		return ""
+	}
+	return string(r)
 }
 
 func socketOut(s sockets.SocketInfo) Socket {
@@ -204,6 +236,7 @@ func socketOut(s sockets.SocketInfo) Socket {
 		DroppedBytes: s.DroppedBytes, BufferBytes: s.BufferBytes, Overflow: string(s.Overflow),
 		Framing:    framingOut(s.Framing),
 		SocketConn: socketConn(s),
+		Retain:     retainOut(s.Retain),
 	}
 	if !s.ClosedAt.IsZero() {
 		t := s.ClosedAt

@@ -41,6 +41,9 @@ type config struct {
 	loadDuration time.Duration
 	loadChunk    int
 	loadInterval time.Duration
+	mockSamples  int
+	mockSockets  int
+	mockDuration time.Duration
 	sockmanFlags []string
 	perfDir      string
 	started      int // sockman processes started, to name perf files
@@ -70,6 +73,7 @@ var benchmarks = []benchmark{
 	{"wake", "long-poll wake-up latency vs a one-hop relay", benchWake},
 	{"control", "server create+delete pairs and GET /sockets/{id} vs GET /healthz", benchControl},
 	{"load", "API p99 while 1,000 sockets stream", benchLoad},
+	{"mock", "a mock with an echo rule: 64 B round trip and the rate of 1,000 sockets, vs a bare Go echo process", benchMock},
 	{"socat", "a peer side by side: a stream relayed by socat, vs raw loopback (skipped without socat)", benchSocat},
 }
 
@@ -83,6 +87,12 @@ func main() {
 	if os.Getenv(floorChildEnv) != "" {
 		if err := runFloorChild(); err != nil {
 			fatalf("floor server: %v", err)
+		}
+		return
+	}
+	if os.Getenv(echoChildEnv) != "" {
+		if err := runEchoChild(); err != nil {
+			fatalf("echo server: %v", err)
 		}
 		return
 	}
@@ -114,6 +124,9 @@ func main() {
 	flag.DurationVar(&c.loadDuration, "load-duration", 5*time.Second, "how long the load benchmark streams per run")
 	flag.IntVar(&c.loadChunk, "load-chunk", 4<<10, "bytes each peer writes per interval in the load benchmark")
 	flag.DurationVar(&c.loadInterval, "load-interval", 100*time.Millisecond, "interval between a peer's writes in the load benchmark (0: as fast as it can)")
+	flag.IntVar(&c.mockSamples, "mock-samples", 5000, "round-trip samples per side and run in the mock benchmark")
+	flag.IntVar(&c.mockSockets, "mock-sockets", 1000, "echoing connections per side in the mock benchmark")
+	flag.DurationVar(&c.mockDuration, "mock-duration", 2*time.Second, "how long each side echoes per run in the mock benchmark")
 	flag.Parse()
 
 	runsSet := false
@@ -131,6 +144,8 @@ func main() {
 		c.wakeSamples = min(c.wakeSamples, 500)
 		c.controlN = min(c.controlN, 500)
 		c.loadDuration = min(c.loadDuration, 2*time.Second)
+		c.mockSamples = min(c.mockSamples, 1000)
+		c.mockDuration = min(c.mockDuration, time.Second)
 	}
 	if extra != "" {
 		c.sockmanFlags = strings.Fields(extra)

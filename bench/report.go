@@ -61,6 +61,9 @@ var metrics = []metric{
 	{"load-p50", "API p50, 1,000 sockets streaming", "ms", "same probe, idle", info, 0},
 	{"load-rate", "ingest during the load test", "MB/s", "offered by the peers", info, 0},
 	{"load-cpu", "sockman CPU during the load test", "% of a core", "", info, 0},
+	{"mock-rtt-p50", "echo rule round trip, 64 B, p50", "µs", "bare Go echo process p50", ratioMax, 1.5},
+	{"mock-rtt-p99", "echo rule round trip, 64 B, p99", "µs", "bare Go echo process p99", ratioMax, 2},
+	{"mock-rate", "echo rule, 1,000 sockets", "msg/s", "bare Go echo process", ratioMin, 0.5},
 	{"socat", "peer: socat relaying a stream", "MB/s", "raw loopback stream", info, 0},
 	{"socat-256k", "peer: socat -b 262144 relaying", "MB/s", "raw loopback stream", info, 0},
 }

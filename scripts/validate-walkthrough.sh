@@ -125,6 +125,7 @@ readme_block() { # HEADING NAME
 }
 readme_block "A walk-through" readme
 readme_block "Whole messages" framing
+readme_block "Mock devices" mocks
 
 # More requests, for the routes and statuses the walk-through leaves out.
 # HEAD is left out: Prism 5.16.0 parses the empty body of a HEAD answer by
@@ -181,6 +182,22 @@ addr=$(field address)
 call 201 POST /clients -H "$json" -d "{\"host\":\"127.0.0.1\",\"port\":${addr##*:}}"
 client=$(field id)
 call 200 POST "/servers/$srv/messages" -H 'Content-Type: text/plain' --data-binary 'to every socket'
+# Mock devices: the rule and schedule routes the README leaves out, on
+# the client socket and the server.
+call 201 POST "/sockets/$client/rules" -H "$json" -d '{"match":{"regex":"^(\\w+)$"},"reply":{"data":"got $1"},"times":2}'
+rule=$(field id)
+call 200 GET "/sockets/$client/rules"
+call 204 DELETE "/sockets/$client/rules/$rule"
+call 404 DELETE "/sockets/$client/rules/$rule"
+call 400 POST "/servers/$srv/rules" -H "$json" -d '{"match":{"regex":"(a)"},"reply":{"data":"$2"}}'
+call 201 POST "/servers/$srv/schedules" -H "$json" -d '{"data":"PING\\r\\n","encoding":"escaped","interval_ms":60000,"count":3}'
+sched=$(field id)
+call 200 GET "/servers/$srv/schedules"
+call 204 DELETE "/servers/$srv/schedules/$sched"
+call 201 POST "/sockets/$client/schedules" -H "$json" -d '{"data":"x","interval_ms":60000}'
+call 200 GET "/sockets/$client/schedules"
+call 204 DELETE "/sockets/$client/schedules/$(field id)"
+call 400 POST "/sockets/$client/schedules" -H "$json" -d '{"data":"x","interval_ms":1}'
 # Connection control: a half-close, a send after it, a reset that keeps
 # the socket, a list by name.
 call 200 POST "/sockets/$client/shutdown"

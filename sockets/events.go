@@ -59,6 +59,9 @@ const (
 	SourceAPI       Source = "api"       // POST /sockets/{id}/messages
 	SourceBroadcast Source = "broadcast" // POST /servers/{id}/messages
 	SourceStream    Source = "stream"    // a consumer's Send (GET /sockets/{id}/stream)
+	SourceRule      Source = "rule"      // a reply rule's answer (POST /servers/{id}/rules, /sockets/{id}/rules)
+	SourceGreeting  Source = "greeting"  // a server's greeting to a socket it accepted
+	SourceSchedule  Source = "schedule"  // a schedule's send (POST /sockets/{id}/schedules, /servers/{id}/schedules)
 )
 
 // Reasons a server stops listening, as EventServerClosed gives them.

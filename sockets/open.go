@@ -21,6 +21,12 @@ type ListenOptions struct {
 	Host string      // IP or name; "" means 127.0.0.1
 	Port int         // 0 asks for an ephemeral port
 	Recv RecvOptions // for every accepted socket
+	// Greeting is sent to every accepted connection at once; at most
+	// Config.MaxReplyBytes.
+	Greeting []byte
+	// GreetingText and GreetingEncoding keep how the request wrote it, to
+	// show it back the same way.
+	GreetingText, GreetingEncoding string
 }
 
 // Listen binds a listener and starts accepting. It returns once the address
@@ -34,6 +40,9 @@ func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error)
 	}
 	if err := validPort(o.Port); err != nil {
 		return nil, err
+	}
+	if len(o.Greeting) > r.cfg.MaxReplyBytes {
+		return nil, &RangeError{Arg: ArgGreetingBytes, Value: int64(len(o.Greeting)), Min: 0, Max: int64(r.cfg.MaxReplyBytes), Bound: "MaxReplyBytes"}
 	}
 	host := o.Host
 	if host == "" {
@@ -95,6 +104,7 @@ func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error)
 	}
 	r.lastServer++
 	srv.id = "srv-" + strconv.FormatUint(r.lastServer, 10)
+	srv.initMock(o)
 	r.servers[srv.id] = srv
 	srv.publishListening() // under the lock: before its first socket.connected
 	r.wg.Add(1)

@@ -21,6 +21,8 @@ type RecvOptions struct {
 	NoDelay   *bool          // TCP_NODELAY; nil means true
 	KeepAlive *time.Duration // keepalive idle time and interval; nil: DefaultKeepAlive, 0: off
 	Name      string         // a label, at most Config.MaxNameBytes
+
+	Retain string // which messages are stored: "all" (default), "unmatched", "none" (rules.go)
 }
 
 // recvOptions are RecvOptions checked and with defaults filled in, as a
@@ -34,6 +36,8 @@ type recvOptions struct {
 	noDelay   bool
 	keepAlive time.Duration // 0: off
 	name      string
+
+	retain Retain
 }
 
 // Framing types, as Framing.Type names them.
@@ -94,7 +98,11 @@ func (r *Registry) recvOptions(o RecvOptions) (recvOptions, error) {
 	if err != nil {
 		return recvOptions{}, err
 	}
-	out := recvOptions{bufBytes: bufBytes, overflow: ov, framing: f}
+	retain, err := ParseRetain(o.Retain)
+	if err != nil {
+		return recvOptions{}, err
+	}
+	out := recvOptions{bufBytes: bufBytes, overflow: ov, framing: f, retain: retain}
 	if err := r.connOptions(o, &out); err != nil {
 		return recvOptions{}, err
 	}

@@ -31,6 +31,14 @@ type Config struct {
 	EventHistory      int   // events the bus keeps for late and slow subscribers (DefaultEventHistory)
 	EventHistoryBytes int64 // bytes of event data it keeps with them (DefaultEventHistoryBytes)
 	MaxSubscribers    int   // event subscriptions at once (DefaultMaxSubscribers)
+
+	// Mock devices (rules.go, schedule.go).
+	MaxRules          int           // reply rules of one socket or server (DefaultMaxRules)
+	MaxSchedules      int           // schedules of one socket or server (DefaultMaxSchedules)
+	MaxPatternBytes   int           // the longest match pattern (DefaultMaxPatternBytes)
+	MaxReplyBytes     int           // the longest reply, greeting or scheduled send (DefaultMaxReplyBytes)
+	MinInterval       time.Duration // the shortest interval of a schedule (DefaultMinInterval)
+	MaxPendingReplies int           // answers a socket queues before its read loop waits (DefaultMaxPendingReplies)
 }
 
 // Defaults for Config.
@@ -64,6 +72,12 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxNameBytes, DefaultMaxNameBytes)
 	def(&c.EventHistory, DefaultEventHistory)
 	def(&c.MaxSubscribers, DefaultMaxSubscribers)
+	def(&c.MaxRules, DefaultMaxRules)
+	def(&c.MaxSchedules, DefaultMaxSchedules)
+	def(&c.MaxPatternBytes, DefaultMaxPatternBytes)
+	def(&c.MaxReplyBytes, DefaultMaxReplyBytes)
+	def(&c.MaxPendingReplies, DefaultMaxPendingReplies)
+	defDur(&c.MinInterval, DefaultMinInterval)
 	if c.EventHistoryBytes <= 0 {
 		c.EventHistoryBytes = DefaultEventHistoryBytes
 	}
@@ -186,6 +200,7 @@ func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, o recvOpt
 	s := newSocket(id, kind, serverID, conn, o, r.mem, &r.gauges, r.cfg.WriteTimeout)
 	s.onClosed = r.socketClosed
 	s.ev.bus = r.events
+	s.m.init(s, &r.cfg, srv, o.retain)
 	if srv != nil && !srv.addSocket(id) {
 		r.open--
 		r.mu.Unlock()

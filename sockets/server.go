@@ -30,6 +30,8 @@ type Server struct {
 	recv    recvOptions // for every socket it accepts
 	reg     *Registry
 
+	serverMock // rules, greeting and schedules for its sockets (mock.go)
+
 	done        chan struct{} // closed when the accept loop has returned
 	stop        chan struct{} // closed when close starts; interrupts a backoff wait
 	closedEvent sync.Once     // server.closed is published once
@@ -93,6 +95,7 @@ func (s *Server) close() {
 	s.mu.Unlock()
 	s.ln.Close()
 	<-s.done
+	s.scheds.stop()
 }
 
 // addSocket records an accepted socket; it reports false when the server is
@@ -148,6 +151,10 @@ type ServerInfo struct {
 	HalfClose   bool
 	NoDelay     bool
 	KeepAlive   time.Duration // 0: off
+
+	Retain                         Retain
+	Greeting                       []byte // nil: none
+	GreetingText, GreetingEncoding string // as the request wrote it
 }
 
 // Info returns a snapshot of the server.
@@ -174,5 +181,7 @@ func (s *Server) Info() ServerInfo {
 	if s.failure != "" {
 		info.State = StateFailed
 	}
+	info.Retain = s.recv.retain
+	info.Greeting, info.GreetingText, info.GreetingEncoding = s.greeting, s.greetingText, s.greetingEnc
 	return info
 }

@@ -29,6 +29,7 @@ func TestAcceptRegistersSocketWithKindAndServer(t *testing.T) {
 		BufferBytes:   1234,
 		Overflow:      OverflowDropOldest,
 		Framing:       Framing{Type: FrameRaw},
+		Retain:        RetainAll,
 		NoDelay:       true,
 		KeepAlive:     DefaultKeepAlive,
 	}

@@ -63,6 +63,7 @@ type Socket struct {
 	writeTO  time.Duration
 	onClosed func(*Socket) // called once by the read loop after the close
 	ev       socketEvents  // its side of the event bus (events_hooks.go)
+	m        mock          // its rules, retain, schedules and replier (mock.go)
 
 	done    chan struct{} // closed when the read loop has returned
 	closing chan struct{} // closed when close starts; wakes a loop waiting for space
@@ -115,11 +116,13 @@ func (s *Socket) ID() string { return s.id }
 // It is the connection's only reader; it closes done when it returns.
 func (s *Socket) readLoop() {
 	defer close(s.done)
+	s.m.begin()
 	if rc, err := s.conn.SyscallConn(); err != nil {
 		s.finish(fmt.Sprintf("I/O error: %v", err))
 	} else {
 		s.readInto(newQueuedReader(rc, s.mem))
 	}
+	s.m.end()
 	s.buf.setEOF()
 	s.publishClosed()
 	if s.onClosed != nil {
@@ -506,6 +509,7 @@ type SocketInfo struct {
 	BufferBytes      int
 	Overflow         Overflow
 	Framing          Framing
+	Retain           Retain
 
 	// Connection control.
 	Name         string
@@ -536,6 +540,7 @@ func (s *Socket) Info() SocketInfo {
 		BufferBytes:      s.buf.limit,
 		Overflow:         s.buf.overflow,
 		Framing:          s.framing,
+		Retain:           s.copts.retain,
 		Name:             s.copts.name,
 		HalfClose:        s.copts.halfClose,
 		NoDelay:          s.copts.noDelay,

@@ -52,10 +52,14 @@ type rawStage struct{ s *Socket }
 
 func (st rawStage) write(data []byte, blk *block, owned bool) (bool, error) {
 	s := st.s
+	a, keep := s.m.match(data, false)
+	if !keep {
+		return false, st.unstored(data, blk, a)
+	}
 	kept := s.ev.bus.keep(data) // before the message can be acknowledged, and before the read's memory is let go
 	woke := s.buf.push(data, blk, owned, time.Now().UTC())
 	s.publishReceived(len(data), kept)
-	return woke, nil
+	return woke, s.m.submit(a, noFlush)
 }
 
 func (rawStage) end() string { return "" }
@@ -307,6 +311,10 @@ const flushEvents = 256
 // errStageClosing when the socket closes first.
 func (k *frameSink) store(p []byte, partial bool, at time.Time) (bool, error) {
 	s := k.s
+	a, keep := s.m.match(p, partial)
+	if !keep {
+		return false, s.m.unstored(p, a, k.flush)
+	}
 	if s.buf.overflow == OverflowBlock && len(p) > k.room {
 		for {
 			n, freed := s.buf.space()
@@ -331,6 +339,10 @@ func (k *frameSink) store(p []byte, partial bool, at time.Time) (bool, error) {
 		k.event(s.buf.lastSeq, len(p), kept, s.buf.lastDrop)
 	}
 	k.stored = true
+	if a != nil {
+		k.flush() // the message's socket.received before its reply's socket.sent
+		return woke, s.m.submit(a, k.flush)
+	}
 	if len(k.events) >= flushEvents {
 		k.flush()
 	}

@@ -50,6 +50,14 @@ type serveConfig struct {
 	EventHeartbeat    time.Duration
 	MaxStreams        int
 
+	// Mock devices.
+	MaxRules          int
+	MaxSchedules      int
+	MaxPatternBytes   int64
+	MaxReplyBytes     int64
+	MinInterval       time.Duration
+	MaxPendingReplies int
+
 	// tokenOnCommandLine: --token was given as a flag, where other users of
 	// the machine can read it (ps); serve warns.
 	tokenOnCommandLine bool
@@ -106,6 +114,12 @@ func defaultServeConfig() serveConfig {
 		MaxSubscribers:    sockets.DefaultMaxSubscribers,
 		EventHeartbeat:    api.DefaultEventHeartbeat,
 		MaxStreams:        api.DefaultMaxStreams,
+		MaxRules:          sockets.DefaultMaxRules,
+		MaxSchedules:      sockets.DefaultMaxSchedules,
+		MaxPatternBytes:   sockets.DefaultMaxPatternBytes,
+		MaxReplyBytes:     sockets.DefaultMaxReplyBytes,
+		MinInterval:       sockets.DefaultMinInterval,
+		MaxPendingReplies: sockets.DefaultMaxPendingReplies,
 	}
 }
 
@@ -148,6 +162,12 @@ func serveFlags(c *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxSubscribers, "max-subscribers", c.MaxSubscribers, "open GET /events streams at most; past it they get 503")
 	fs.IntVar(&c.MaxStreams, "max-streams", c.MaxStreams, "open GET /sockets/{id}/stream WebSockets at most; past it they get 503")
 	fs.DurationVar(&c.EventHeartbeat, "event-heartbeat", c.EventHeartbeat, "how often an idle GET /events stream gets a ': ping' comment")
+	fs.IntVar(&c.MaxRules, "max-rules", c.MaxRules, "reply rules of one server, and of one socket, at most; past it adding one gets 503")
+	fs.IntVar(&c.MaxSchedules, "max-schedules", c.MaxSchedules, "schedules of one server, and of one socket, at most; past it adding one gets 503")
+	fs.Var((*sizeFlag)(&c.MaxPatternBytes), "max-rule-pattern-bytes", "longest match pattern of a reply rule; longer ones get 400")
+	fs.Var((*sizeFlag)(&c.MaxReplyBytes), "max-reply-bytes", "longest reply of a rule, greeting and scheduled data; longer ones get 400 (a regex reply is cut there)")
+	fs.DurationVar(&c.MinInterval, "min-schedule-interval", c.MinInterval, "shortest interval_ms of a schedule; shorter ones get 400")
+	fs.IntVar(&c.MaxPendingReplies, "max-pending-replies", c.MaxPendingReplies, "answers of reply rules one socket queues; past it the socket stops reading until one is sent (TCP slows the peer)")
 	return fs
 }
 
@@ -238,6 +258,12 @@ func (c serveConfig) check() error {
 		return errors.New("--event-history and --max-subscribers must be positive")
 	case c.MaxStreams <= 0:
 		return errors.New("--max-streams must be positive")
+	case c.MaxRules <= 0 || c.MaxSchedules <= 0 || c.MaxPendingReplies <= 0:
+		return errors.New("--max-rules, --max-schedules and --max-pending-replies must be positive")
+	case c.MaxPatternBytes > 1<<20 || c.MaxReplyBytes > 16<<20:
+		return fmt.Errorf("--max-rule-pattern-bytes %d or --max-reply-bytes %d is too large: at most 1MiB and 16MiB", c.MaxPatternBytes, c.MaxReplyBytes)
+	case c.MinInterval < time.Millisecond:
+		return fmt.Errorf("--min-schedule-interval %v: want at least 1ms", c.MinInterval)
 	case c.EventHistory > maxEventHistory:
 		// The history is allocated whole at the start, about 280 bytes an event.
 		return fmt.Errorf("--event-history %d is more than %d events (about 280 bytes each, held from the start)", c.EventHistory, maxEventHistory)

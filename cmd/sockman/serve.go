@@ -91,6 +91,13 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		EventHistory:      c.EventHistory,
 		EventHistoryBytes: c.EventHistoryBytes,
 		MaxSubscribers:    c.MaxSubscribers,
+
+		MaxRules:          c.MaxRules,
+		MaxSchedules:      c.MaxSchedules,
+		MaxPatternBytes:   int(c.MaxPatternBytes),
+		MaxReplyBytes:     int(c.MaxReplyBytes),
+		MinInterval:       c.MinInterval,
+		MaxPendingReplies: c.MaxPendingReplies,
 	})
 	defer reg.Close()
 	if limit, set := memoryLimit(c.MaxBufferTotal); set {

@@ -92,7 +92,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 			t.Errorf("the walk-through no longer shows %s", word)
 		}
 	}
-	for _, heading := range []string{"A walk-through", "Whole messages"} {
+	for _, heading := range []string{"A walk-through", "Whole messages", "Mock devices"} {
 		t.Run(strings.ReplaceAll(heading, " ", "-"), func(t *testing.T) { runReadmeBlock(t, readme, heading) })
 	}
 }
