@@ -45,6 +45,13 @@ func (s *Socket) Rules() *Rules { return s.m.rules }
 // Schedules returns the socket's schedules.
 func (s *Socket) Schedules() *Schedules { return s.m.scheds }
 
+// answers reports whether a message may be answered by a rule or kept
+// out of the buffer by retain: the frame stage then stores its frames one
+// at a time, through match.
+func (m *mock) answers() bool {
+	return m.s != nil && (m.retain != RetainAll || m.rules.any() || (m.srv != nil && m.srv.rules.any()))
+}
+
 // match finds the rule that answers a whole message and makes its answer
 // (nil: none), and says whether the message is to be stored. A partial
 // frame is never answered.

@@ -488,6 +488,15 @@ func (r *replyRule) reply(msg []byte, m []int, maxBytes int) []byte {
 	return r.spec.Reply // never changed: shared by every answer
 }
 
+// any reports whether rs has a rule.
+func (rs *Rules) any() bool {
+	if rs == nil {
+		return false
+	}
+	p := rs.list.Load()
+	return p != nil && len(*p) > 0
+}
+
 // find returns the first rule of rs that takes msg.
 func (rs *Rules) find(msg []byte) (*replyRule, []int) {
 	if rs == nil {

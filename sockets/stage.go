@@ -355,6 +355,19 @@ func (k *frameSink) store(p []byte, partial bool, at time.Time) (bool, error) {
 func (k *frameSink) storeAll(chunk *block, base []byte, spans []span, at time.Time) (bool, error) {
 	s := k.s
 	woke := false
+	if s.m.answers() {
+		// Rules see each frame, and retain may keep it out of the
+		// buffer: one at a time, each copied (store), as a read that
+		// is not a batch's. The chunk goes back with the read.
+		for _, sp := range spans {
+			w, err := k.store(base[sp.lo:sp.hi], false, at)
+			woke = woke || w
+			if err != nil {
+				return woke, err
+			}
+		}
+		return woke, nil
+	}
 	for len(spans) > 0 {
 		m := len(spans)
 		if s.buf.overflow == OverflowBlock {
