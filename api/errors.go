@@ -26,6 +26,8 @@ type Problem struct {
 	Status int `json:"status" example:"404"`
 	// What went wrong in this case, and what to do about it.
 	Detail string `json:"detail" example:"socket not found: no socket has id \"sock-9\"; list them with GET /sockets"`
+	// The request's id, as in its X-Request-Id header and the service's log line for it.
+	RequestID string `json:"request_id,omitempty" example:"5f2a9c01d3e4-17"`
 } // @name Problem
 
 // Errors of the HTTP layer itself; domain errors come from package sockets.
@@ -195,6 +197,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		p := problemFor(err)
+		p.RequestID = requestID(c)
 		switch {
 		case p.Type == typeInternal:
 			// The service's own fault: the cause is only here.

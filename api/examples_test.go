@@ -77,6 +77,8 @@ var digits = regexp.MustCompile(`[0-9]+`)
 // before the handler looks them up.
 var opRequest = map[string]struct{ method, path, body string }{
 	"health":         {http.MethodGet, "/healthz", ""},
+	"ready":          {http.MethodGet, "/readyz", ""},
+	"metrics":        {http.MethodGet, "/metrics", ""},
 	"getOpenAPI":     {http.MethodGet, "/openapi.yaml", ""},
 	"swaggerUI":      {http.MethodGet, "/swagger/index.html", ""},
 	"listServers":    {http.MethodGet, "/servers", ""},
@@ -154,6 +156,10 @@ func problemCases() map[string]errorCase {
 		c.ListenPolicy, _ = sockets.ParsePolicy("--allow-listen", []string{"127.0.0.2"})
 	})
 	return map[string]errorCase{
+		"ready 503": {
+			opts: []harnessOption{withOptions(func(o *Options) { o.Ready = func() bool { return false } })},
+			req:  func(t *testing.T, a *testAPI) *http.Request { return a.newRequest(http.MethodGet, "/readyz", nil) },
+		},
 		"listServers 400":    unknownQuery(http.MethodGet, "/servers"),
 		"listClients 400":    unknownQuery(http.MethodGet, "/clients"),
 		"getServer 400":      {req: onServer(http.MethodGet, "/servers/{id}?verbose=1", nil), offContract: true},
@@ -369,6 +375,7 @@ func TestProblemExamples(t *testing.T) {
 // successTypes are the Go types of the JSON success answers.
 var successTypes = map[string]reflect.Type{
 	"health":         reflect.TypeFor[Health](),
+	"ready":          reflect.TypeFor[Health](),
 	"listServers":    reflect.TypeFor[ServerList](),
 	"createServer":   reflect.TypeFor[Server](),
 	"getServer":      reflect.TypeFor[Server](),

@@ -78,6 +78,12 @@ type Options struct {
 	// MaxStreams bounds the WebSocket streams open at once
 	// (DefaultMaxStreams); past it, an upgrade is 503.
 	MaxStreams int
+	// Metrics receives the API's request figures and is served at
+	// /metrics; nil: New makes one over the registry.
+	Metrics *Metrics
+	// Ready reports whether the service takes work, for /readyz: false
+	// while it shuts down. Nil: ready whenever the API answers.
+	Ready func() bool
 	// Holder owns the long-lived streams (event streams, WebSocket
 	// streams): it ends them at shutdown and waits for them. Nil: nobody
 	// does, and a stream ends with its request.
@@ -128,12 +134,18 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = DefaultMaxStreams
 	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(reg)
+	}
 	h := &handlers{reg: reg, opts: o}
+	o.Metrics.streams.Store(&h.streams)
+	routes := make(map[string]bool) // filled once the routes are added, before any request
 
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(o.Logger)
+	e.Pre(observe(o.Logger, o.Metrics, routes))
 	e.Pre(responseHeaders())
 	e.Pre(security(o)...)
 	e.Use(bodyLimit(o.MaxBody))
@@ -145,6 +157,8 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	toSwaggerUI := func(c echo.Context) error { return c.Redirect(http.StatusFound, "/swagger/index.html") }
 
 	get("/healthz", h.health)
+	get("/readyz", h.ready)
+	get("/metrics", metricsRoute(o.Metrics))
 	get("/openapi.yaml", h.openapi)
 	get("/", toSwaggerUI)
 	get("/swagger", toSwaggerUI)
@@ -169,6 +183,9 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	e.GET("/sockets/:id/stream", h.stream) // no HEAD: an upgrade
 
 	e.GET("/events", h.events) // no HEAD: the answer does not end
+	for _, r := range e.Routes() {
+		routes[r.Path] = true
+	}
 	return e
 }
 

@@ -86,11 +86,12 @@ func (c Config) withDefaults() Config {
 // Registry owns every server and socket of one process. All methods are
 // safe for concurrent use.
 type Registry struct {
-	cfg    Config
-	mem    *memory
-	gauges gauges        // parked reads and sends under way (Waiting, Sending)
-	events *bus          // nil only in benchmarks that measure the engine without it
-	stop   chan struct{} // closed by Close; ends the janitor
+	cfg      Config
+	mem      *memory
+	gauges   gauges        // parked reads and sends under way (Waiting, Sending)
+	counters counters      // refusals, denials and forgotten sockets' totals (Metrics)
+	events   *bus          // nil only in benchmarks that measure the engine without it
+	stop     chan struct{} // closed by Close; ends the janitor
 
 	mu         sync.RWMutex // guards the following fields
 	closed     bool
@@ -221,11 +222,13 @@ func (r *Registry) adopt(srv *Server, conn *net.TCPConn) {
 	if r.mem.full() {
 		conn.Close()
 		srv.reject()
+		r.countLimit(LimitBufferTotal)
 		r.logf("server %s: rejected a connection: %v", srv.id, &LimitError{Limit: LimitBufferTotal, Value: r.cfg.MaxBufferTotal})
 		return
 	}
 	if _, err := r.register(conn, KindAccepted, srv, srv.recv, false); err != nil {
 		srv.reject()
+		r.countRefusal(&err)
 		r.logf("server %s: rejected a connection: %v", srv.id, err)
 	}
 }
@@ -314,6 +317,7 @@ func (r *Registry) ForgetSocket(id string, o CloseOptions) error {
 	if ok {
 		delete(r.sockets, id)
 		r.unlinkPeer(s)
+		r.retire(s)
 	}
 	r.mu.Unlock()
 	if !ok {
@@ -423,6 +427,7 @@ func (r *Registry) sweep(now time.Time) {
 		if at, closed := s.closedSince(); closed && now.Sub(at) >= r.cfg.ClosedRetention {
 			delete(r.sockets, id)
 			r.unlinkPeer(s)
+			r.retire(s)
 			expired = append(expired, s)
 		}
 	}

@@ -69,6 +69,7 @@ type Socket struct {
 
 	bytesRecv atomic.Int64
 	bytesSent atomic.Int64
+	msgsSent  atomic.Int64           // sends that wrote a byte (Registry.Metrics)
 	peerID    atomic.Pointer[string] // the socket at the other end, when it is the registry's (Registry.linkPeer)
 
 	writeMu sync.Mutex // serialises Send so that messages never interleave
@@ -346,7 +347,11 @@ func (s *Socket) sending(ctx context.Context, src Source, send func() (int64, er
 			<-fired
 		}
 	}()
-	return send()
+	n, err := send()
+	if n > 0 {
+		s.msgsSent.Add(1)
+	}
+	return n, err
 }
 
 // sendChunk writes p, after before bytes of the same send went out, and
