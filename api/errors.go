@@ -201,11 +201,11 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		switch {
 		case p.Type == typeInternal:
 			// The service's own fault: the cause is only here.
-			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", p.Status, "err", err)
+			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", p.Status, "request_id", p.RequestID, "err", err)
 		case p.Status >= 500:
 			// An outcome the user meets and is told of (a peer refused,
 			// a connect timed out, a limit): not a fault of the service.
-			log.Info("answered "+strings.TrimPrefix(p.Type, problemPrefix), "method", c.Request().Method, "path", c.Path(), "status", p.Status, "detail", p.Detail)
+			log.Info("answered "+strings.TrimPrefix(p.Type, problemPrefix), "method", c.Request().Method, "path", c.Path(), "status", p.Status, "request_id", p.RequestID, "detail", p.Detail)
 		}
 		if p.Status == http.StatusUnauthorized {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="sockman"`)

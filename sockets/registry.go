@@ -198,6 +198,7 @@ func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, o recvOpt
 	s.publishConnected() // under the lock: before anything can use the socket
 	r.wg.Add(1)
 	r.mu.Unlock()
+	r.logOpened(s)
 	go func() {
 		defer r.wg.Done()
 		s.readLoop()
@@ -210,10 +211,11 @@ func (r *Registry) socketLimitError() error {
 }
 
 // socketClosed gives back the open slot of a socket whose read loop ended.
-func (r *Registry) socketClosed(*Socket) {
+func (r *Registry) socketClosed(s *Socket) {
 	r.mu.Lock()
 	r.open--
 	r.mu.Unlock()
+	r.logClosed(s)
 }
 
 // adopt registers a connection a server accepted; at a limit it closes the
