@@ -10,7 +10,7 @@
 //	@license.name				MIT
 //	@license.url				https://opensource.org/licenses/MIT
 //	@tag.name					service
-//	@tag.description			Liveness, this description and the Swagger UI page; none of them needs a token.
+//	@tag.description			Liveness, readiness, metrics, this description and the Swagger UI page; all but the metrics answer without a token.
 //	@tag.name					servers
 //	@tag.description			Listening TCP servers (QTcpServer): listen, list, stop, send to every socket a server accepted.
 //	@tag.name					clients
@@ -58,7 +58,7 @@ type Options struct {
 	// nil: slog.Default().
 	Logger *slog.Logger
 	// Token, when set, is required as "Authorization: Bearer <token>" on
-	// every route but /healthz.
+	// every route but /healthz, /readyz and the documentation.
 	Token string
 	// AllowedHosts are Host header names answered besides loopback names.
 	AllowedHosts []string

@@ -69,7 +69,6 @@ type Socket struct {
 
 	bytesRecv atomic.Int64
 	bytesSent atomic.Int64
-	msgsSent  atomic.Int64           // sends that wrote a byte (Registry.Metrics)
 	peerID    atomic.Pointer[string] // the socket at the other end, when it is the registry's (Registry.linkPeer)
 
 	writeMu sync.Mutex // serialises Send so that messages never interleave
@@ -85,6 +84,10 @@ type Socket struct {
 	readClosed  bool      // a half-close socket had the peer's FIN
 	readNote    string    // what became of a frame the FIN cut short, for the close reason
 	writeClosed bool      // Shutdown sent our FIN
+
+	// Last, so that the fields above keep the layout the read loop was
+	// measured with: only senders touch it.
+	msgsSent atomic.Int64 // sends that wrote a byte (Registry.Metrics)
 }
 
 func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, o recvOptions, mem *memory, g *gauges, writeTO time.Duration) *Socket {
