@@ -68,9 +68,6 @@ func NewMetrics(reg *sockets.Registry) *Metrics {
 // with others.
 func (m *Metrics) Register(c prometheus.Collector) error { return m.reg.Register(c) }
 
-// Gatherer returns the registry, for tests and other exporters.
-func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
-
 // Handler serves the metrics in the Prometheus text format (or the format
 // a scraper negotiates).
 func (m *Metrics) Handler() http.Handler {

@@ -81,7 +81,7 @@ func TestPprofOnlyOnItsAddress(t *testing.T) {
 }
 
 // The side listeners serve without a token: any address but loopback is
-// refused at start, before anything is bound, with the flag named.
+// refused at start, with the flag named and nothing left bound.
 func TestSideAddrsRefuseNonLoopback(t *testing.T) {
 	for _, flag := range []string{"--metrics-addr", "--pprof-addr"} {
 		for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:0", "sockman.example.com:0"} {
