@@ -51,7 +51,7 @@ func NewMetrics(reg *sockets.Registry) *Metrics {
 		}, []string{"method", "route", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sockman_http_request_duration_seconds",
-			Help:    "Time from a request's routing to its answer's end, by method and route template (long polls and streams included).",
+			Help:    "Time from a request's arrival at the API to its answer's end, by method and route template (long polls and streams included).",
 			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 30, 120},
 		}, []string{"method", "route"}),
 	}

@@ -209,3 +209,28 @@ func TestMetricsNeedTheToken(t *testing.T) {
 	}
 	a.call(http.MethodGet, "/readyz", nil).want(t, http.StatusOK)
 }
+
+// A long poll parked in the engine shows in sockman_long_polls_waiting
+// while it waits, and leaves it when data wakes it.
+func TestMetricsShowParkedLongPolls(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	s, peer := a.pair(t)
+	polled := make(chan response, 1)
+	req := a.newRequest(http.MethodGet, "/sockets/"+s.ID+"/messages?wait=30s", nil)
+	go func() {
+		res, _ := a.tryDo(req)
+		polled <- res
+	}()
+	waitFor(t, testTimeout, func() bool { return a.reg.Waiting() == 1 })
+	if got := metricValue(t, a.scrape(t), "sockman_long_polls_waiting"); got != 1 {
+		t.Errorf("with one long poll parked: sockman_long_polls_waiting %v, want 1", got)
+	}
+	writePeer(t, peer, []byte("wake\n"))
+	if res := <-polled; res.Response == nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("the long poll: got %+v, want 200", res)
+	}
+	if got := metricValue(t, a.scrape(t), "sockman_long_polls_waiting"); got != 0 {
+		t.Errorf("after the poll answered: sockman_long_polls_waiting %v, want 0", got)
+	}
+}

@@ -79,7 +79,8 @@ type Options struct {
 	// (DefaultMaxStreams); past it, an upgrade is 503.
 	MaxStreams int
 	// Metrics receives the API's request figures and is served at
-	// /metrics; nil: New makes one over the registry.
+	// /metrics; nil: New makes one over the registry. A Metrics serves
+	// one router: pass it to one New only.
 	Metrics *Metrics
 	// Ready reports whether the service takes work, for /readyz: false
 	// while it shuts down. Nil: ready whenever the API answers.
