@@ -26,6 +26,8 @@ type Problem struct {
 	Status int `json:"status" example:"404"`
 	// What went wrong in this case, and what to do about it.
 	Detail string `json:"detail" example:"socket not found: no socket has id \"sock-9\"; list them with GET /sockets"`
+	// The request's id, as in its X-Request-Id header and the service's log line for it.
+	RequestID string `json:"request_id,omitempty" example:"5f2a9c01d3e4-17"`
 } // @name Problem
 
 // Errors of the HTTP layer itself; domain errors come from package sockets.
@@ -199,14 +201,15 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		p := problemFor(err)
+		p.RequestID = requestID(c)
 		switch {
 		case p.Type == typeInternal:
 			// The service's own fault: the cause is only here.
-			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", p.Status, "err", err)
+			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", p.Status, "request_id", p.RequestID, "err", err)
 		case p.Status >= 500:
 			// An outcome the user meets and is told of (a peer refused,
 			// a connect timed out, a limit): not a fault of the service.
-			log.Info("answered "+strings.TrimPrefix(p.Type, problemPrefix), "method", c.Request().Method, "path", c.Path(), "status", p.Status, "detail", p.Detail)
+			log.Info("answered "+strings.TrimPrefix(p.Type, problemPrefix), "method", c.Request().Method, "path", c.Path(), "status", p.Status, "request_id", p.RequestID, "detail", p.Detail)
 		}
 		if p.Status == http.StatusUnauthorized {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="sockman"`)

@@ -77,6 +77,8 @@ var digits = regexp.MustCompile(`[0-9]+`)
 // before the handler looks them up.
 var opRequest = map[string]struct{ method, path, body string }{
 	"health":         {http.MethodGet, "/healthz", ""},
+	"ready":          {http.MethodGet, "/readyz", ""},
+	"metrics":        {http.MethodGet, "/metrics", ""},
 	"getOpenAPI":     {http.MethodGet, "/openapi.yaml", ""},
 	"swaggerUI":      {http.MethodGet, "/swagger/index.html", ""},
 	"listServers":    {http.MethodGet, "/servers", ""},
@@ -227,6 +229,10 @@ func problemCases() map[string]errorCase {
 		"deleteServerSchedule 404": {req: onServer(http.MethodDelete, "/servers/{id}/schedules/sched-9", nil)},
 		"deleteSocketSchedule 404": {req: withSocket(http.MethodDelete, "/sockets/{id}/schedules/sched-9", nil)},
 
+		"ready 503": {
+			opts: []harnessOption{withOptions(func(o *Options) { o.Ready = func() bool { return false } })},
+			req:  func(t *testing.T, a *testAPI) *http.Request { return a.newRequest(http.MethodGet, "/readyz", nil) },
+		},
 		"listServers 400":    unknownQuery(http.MethodGet, "/servers"),
 		"listClients 400":    unknownQuery(http.MethodGet, "/clients"),
 		"getServer 400":      {req: onServer(http.MethodGet, "/servers/{id}?verbose=1", nil), offContract: true},
@@ -442,6 +448,7 @@ func TestProblemExamples(t *testing.T) {
 // successTypes are the Go types of the JSON success answers.
 var successTypes = map[string]reflect.Type{
 	"health":         reflect.TypeFor[Health](),
+	"ready":          reflect.TypeFor[Health](),
 	"listServers":    reflect.TypeFor[ServerList](),
 	"createServer":   reflect.TypeFor[Server](),
 	"getServer":      reflect.TypeFor[Server](),

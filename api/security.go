@@ -98,7 +98,7 @@ func security(o Options) []echo.MiddlewareFunc {
 }
 
 // isPublic reports whether r is for a route that needs no token and may be
-// opened from another site: liveness, and the documentation (Swagger UI and
+// opened from another site: liveness and readiness, and the documentation (Swagger UI and
 // the OpenAPI document it loads) that a browser must reach before the user
 // can give the token to Swagger UI's Authorize. They show no state. The path
 // is the one echo routes on, and every path under /swagger/ goes to the
@@ -109,7 +109,7 @@ func isPublic(r *http.Request) bool {
 		return false
 	}
 	switch p := echo.GetPath(r); {
-	case p == "/healthz", p == "/openapi.yaml", p == "/", p == "/swagger":
+	case p == "/healthz", p == "/readyz", p == "/openapi.yaml", p == "/", p == "/swagger":
 		return true
 	default:
 		return strings.HasPrefix(p, "/swagger/")

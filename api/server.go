@@ -10,7 +10,7 @@
 //	@license.name				MIT
 //	@license.url				https://opensource.org/licenses/MIT
 //	@tag.name					service
-//	@tag.description			Liveness, this description and the Swagger UI page; none of them needs a token.
+//	@tag.description			Liveness, readiness, metrics, this description and the Swagger UI page; all but the metrics answer without a token.
 //	@tag.name					servers
 //	@tag.description			Listening TCP servers (QTcpServer): listen, list, stop, send to every socket a server accepted.
 //	@tag.name					clients
@@ -62,7 +62,7 @@ type Options struct {
 	// nil: slog.Default().
 	Logger *slog.Logger
 	// Token, when set, is required as "Authorization: Bearer <token>" on
-	// every route but /healthz.
+	// every route but /healthz, /readyz and the documentation.
 	Token string
 	// AllowedHosts are Host header names answered besides loopback names.
 	AllowedHosts []string
@@ -82,6 +82,13 @@ type Options struct {
 	// MaxStreams bounds the WebSocket streams open at once
 	// (DefaultMaxStreams); past it, an upgrade is 503.
 	MaxStreams int
+	// Metrics receives the API's request figures and is served at
+	// /metrics; nil: New makes one over the registry. A Metrics serves
+	// one router: pass it to one New only.
+	Metrics *Metrics
+	// Ready reports whether the service takes work, for /readyz: false
+	// while it shuts down. Nil: ready whenever the API answers.
+	Ready func() bool
 	// Holder owns the long-lived streams (event streams, WebSocket
 	// streams): it ends them at shutdown and waits for them. Nil: nobody
 	// does, and a stream ends with its request.
@@ -132,12 +139,18 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = DefaultMaxStreams
 	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(reg)
+	}
 	h := &handlers{reg: reg, opts: o}
+	o.Metrics.streams.Store(&h.streams)
+	routes := make(map[string]bool) // filled once the routes are added, before any request
 
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(o.Logger)
+	e.Pre(observe(o.Logger, o.Metrics, routes))
 	e.Pre(responseHeaders())
 	e.Pre(security(o)...)
 	e.Use(bodyLimit(o.MaxBody))
@@ -149,6 +162,8 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	toSwaggerUI := func(c echo.Context) error { return c.Redirect(http.StatusFound, "/swagger/index.html") }
 
 	get("/healthz", h.health)
+	get("/readyz", h.ready)
+	get("/metrics", metricsRoute(o.Metrics))
 	get("/openapi.yaml", h.openapi)
 	get("/", toSwaggerUI)
 	get("/swagger", toSwaggerUI)
@@ -186,6 +201,9 @@ func New(reg *sockets.Registry, o Options) *echo.Echo {
 	e.DELETE("/sockets/:id/schedules/:schedule_id", h.deleteSocketSchedule)
 
 	e.GET("/events", h.events) // no HEAD: the answer does not end
+	for _, r := range e.Routes() {
+		routes[r.Path] = true
+	}
 	return e
 }
 

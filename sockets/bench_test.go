@@ -112,9 +112,35 @@ func BenchmarkBufferSelect(b *testing.B) {
 // writes, the socket's read loop reads them into its buffer, and a reader
 // takes and acknowledges them with Read, as GET /sockets/{id}/messages
 // does. B/op and allocs/op are per 256 KiB streamed.
-func BenchmarkIngest(b *testing.B) {
+func BenchmarkIngest(b *testing.B) { benchIngestScrape(b, 0) }
+
+// BenchmarkIngestScraped is BenchmarkIngest while a scraper reads the
+// registry's Metrics every millisecond, thousands of times as often as a
+// Prometheus scrape: what the metrics cost the receive path (BENCHMARKS.md).
+func BenchmarkIngestScraped(b *testing.B) { benchIngestScrape(b, time.Millisecond) }
+
+// benchIngestScrape is BenchmarkIngest with Registry.Metrics called every scrape
+// meanwhile (0: never).
+func benchIngestScrape(b *testing.B, scrape time.Duration) {
 	r := benchRegistry(b, Config{})
 	peer, s := benchPair(b, r, 16<<20)
+	if scrape > 0 {
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			tick := time.NewTicker(scrape)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					_ = r.Metrics()
+				}
+			}
+		}()
+		defer func() { close(stop); <-done }()
+	}
 	chunk := bytes.Repeat([]byte("0123456789abcdef"), 16<<10)
 	total := int64(b.N) * int64(len(chunk))
 	werr := make(chan error, 1)

@@ -455,7 +455,8 @@ func (s *Subscription) lost(first, last, count uint64) {
 // Subscribe starts a subscription. It returns ErrInvalid for a bad filter or
 // an After beyond the last event, ErrLimit (a *LimitError) at
 // Config.MaxSubscribers, ErrClosed after Close.
-func (r *Registry) Subscribe(o SubscribeOptions) (*Subscription, error) {
+func (r *Registry) Subscribe(o SubscribeOptions) (_ *Subscription, err error) {
+	defer r.countRefusal(&err)
 	f, err := compileFilter(o.Filter)
 	if err != nil {
 		return nil, err

@@ -33,7 +33,8 @@ type ListenOptions struct {
 // is bound: ErrAddrInUse when it is taken, ErrForbidden when the listen policy
 // denies it, ErrInvalid for a bad option or an address that is not local,
 // ErrLimit at Config.MaxServers, ErrClosed after Close.
-func (r *Registry) Listen(ctx context.Context, o ListenOptions) (*Server, error) {
+func (r *Registry) Listen(ctx context.Context, o ListenOptions) (_ *Server, err error) {
+	defer r.countRefusal(&err)
 	recv, err := r.recvOptions(o.Recv)
 	if err != nil {
 		return nil, err
@@ -260,7 +261,8 @@ type DialOptions struct {
 // socket. It returns once connected or failed: ErrConnectFailed (refused,
 // unreachable, name not resolved), ErrConnectTimeout, ErrForbidden (policy),
 // ErrInvalid, ErrLimit at Config.MaxSockets, ErrClosed after Close.
-func (r *Registry) Dial(ctx context.Context, o DialOptions) (*Socket, error) {
+func (r *Registry) Dial(ctx context.Context, o DialOptions) (_ *Socket, err error) {
+	defer r.countRefusal(&err)
 	recv, err := r.recvOptions(o.Recv)
 	if err != nil {
 		return nil, err

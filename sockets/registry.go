@@ -100,11 +100,12 @@ func (c Config) withDefaults() Config {
 // Registry owns every server and socket of one process. All methods are
 // safe for concurrent use.
 type Registry struct {
-	cfg    Config
-	mem    *memory
-	gauges gauges        // parked reads and sends under way (Waiting, Sending)
-	events *bus          // nil only in benchmarks that measure the engine without it
-	stop   chan struct{} // closed by Close; ends the janitor
+	cfg      Config
+	mem      *memory
+	gauges   gauges        // parked reads and sends under way (Waiting, Sending)
+	counters counters      // refusals, denials and forgotten sockets' totals (Metrics)
+	events   *bus          // nil only in benchmarks that measure the engine without it
+	stop     chan struct{} // closed by Close; ends the janitor
 
 	mu         sync.RWMutex // guards the following fields
 	closed     bool
@@ -212,6 +213,7 @@ func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, o recvOpt
 	s.publishConnected() // under the lock: before anything can use the socket
 	r.wg.Add(1)
 	r.mu.Unlock()
+	r.logOpened(s)
 	go func() {
 		defer r.wg.Done()
 		s.readLoop()
@@ -224,10 +226,11 @@ func (r *Registry) socketLimitError() error {
 }
 
 // socketClosed gives back the open slot of a socket whose read loop ended.
-func (r *Registry) socketClosed(*Socket) {
+func (r *Registry) socketClosed(s *Socket) {
 	r.mu.Lock()
 	r.open--
 	r.mu.Unlock()
+	r.logClosed(s)
 }
 
 // adopt registers a connection a server accepted; at a limit it closes the
@@ -236,11 +239,13 @@ func (r *Registry) adopt(srv *Server, conn *net.TCPConn) {
 	if r.mem.full() {
 		conn.Close()
 		srv.reject()
+		r.countLimit(LimitBufferTotal)
 		r.logf("server %s: rejected a connection: %v", srv.id, &LimitError{Limit: LimitBufferTotal, Value: r.cfg.MaxBufferTotal})
 		return
 	}
 	if _, err := r.register(conn, KindAccepted, srv, srv.recv, false); err != nil {
 		srv.reject()
+		r.countRefusal(&err)
 		r.logf("server %s: rejected a connection: %v", srv.id, err)
 	}
 }
@@ -329,6 +334,7 @@ func (r *Registry) ForgetSocket(id string, o CloseOptions) error {
 	if ok {
 		delete(r.sockets, id)
 		r.unlinkPeer(s)
+		r.retire(s)
 	}
 	r.mu.Unlock()
 	if !ok {
@@ -438,6 +444,7 @@ func (r *Registry) sweep(now time.Time) {
 		if at, closed := s.closedSince(); closed && now.Sub(at) >= r.cfg.ClosedRetention {
 			delete(r.sockets, id)
 			r.unlinkPeer(s)
+			r.retire(s)
 			expired = append(expired, s)
 		}
 	}

@@ -85,6 +85,10 @@ type Socket struct {
 	readClosed  bool      // a half-close socket had the peer's FIN
 	readNote    string    // what became of a frame the FIN cut short, for the close reason
 	writeClosed bool      // Shutdown sent our FIN
+
+	// Last, so that the fields above keep the layout the read loop was
+	// measured with: only senders touch it.
+	msgsSent atomic.Int64 // sends that wrote a byte (Registry.Metrics)
 }
 
 func newSocket(id string, kind Kind, serverID string, conn *net.TCPConn, o recvOptions, mem *memory, g *gauges, writeTO time.Duration) *Socket {
@@ -349,7 +353,11 @@ func (s *Socket) sending(ctx context.Context, src Source, send func() (int64, er
 			<-fired
 		}
 	}()
-	return send()
+	n, err := send()
+	if n > 0 {
+		s.msgsSent.Add(1)
+	}
+	return n, err
 }
 
 // sendChunk writes p, after before bytes of the same send went out, and

@@ -44,6 +44,9 @@ type serveConfig struct {
 	ShutdownTimeout   time.Duration
 	LogLevel          string
 	LogMaxSimilar     int
+	LogFormat         string
+	MetricsAddr       string // "": no metrics listener of its own
+	PprofAddr         string // "": no pprof
 	EventHistory      int
 	EventHistoryBytes int64
 	MaxSubscribers    int
@@ -109,6 +112,7 @@ func defaultServeConfig() serveConfig {
 		ShutdownTimeout:   10 * time.Second,
 		LogLevel:          "info",
 		LogMaxSimilar:     defaultLogMaxSimilar,
+		LogFormat:         "text",
 		EventHistory:      sockets.DefaultEventHistory,
 		EventHistoryBytes: sockets.DefaultEventHistoryBytes,
 		MaxSubscribers:    sockets.DefaultMaxSubscribers,
@@ -157,6 +161,9 @@ func serveFlags(c *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGINT/SIGTERM waits for requests in flight")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.IntVar(&c.LogMaxSimilar, "log-max-similar", c.LogMaxSimilar, "log lines of one kind (level and message) written per second at most; the others are counted in one summary line; 0: no limit")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (one JSON object a line)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "loopback HOST:PORT that serves GET /metrics without the token, for a local scraper; empty: only the API's /metrics")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "loopback HOST:PORT that serves net/http/pprof under /debug/pprof/; empty: none")
 	fs.IntVar(&c.EventHistory, "event-history", c.EventHistory, "events kept for GET /events to resume from (Last-Event-ID) and for streams that fall behind; older ones are reported as events.lost")
 	fs.Var((*sizeFlag)(&c.EventHistoryBytes), "event-history-bytes", "bytes of message data (GET /events?data=true) kept with the event history; the oldest events' bytes go first")
 	fs.IntVar(&c.MaxSubscribers, "max-subscribers", c.MaxSubscribers, "open GET /events streams at most; past it they get 503")
@@ -252,6 +259,8 @@ func (c serveConfig) check() error {
 		return errors.New("--max-sockets, --max-servers and --max-api-conns must be positive")
 	case c.MaxNameBytes <= 0:
 		return fmt.Errorf("--max-name-bytes %d: want a positive number of bytes", c.MaxNameBytes)
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
 	case c.LogMaxSimilar < 0:
 		return fmt.Errorf("--log-max-similar %d: want 0 (no limit) or more", c.LogMaxSimilar)
 	case c.EventHistory <= 0 || c.MaxSubscribers <= 0:

@@ -117,6 +117,10 @@ func startService(t testing.TB, args []string, edit ...func(*serveConfig)) *serv
 				t.Errorf("serve returned %v, want nil after the shutdown", err)
 			}
 			s.tr.CloseIdleConnections()
+			// Over every service a test starts: its whole log never shows the token.
+			if cfg.Token != "" && strings.Contains(s.stderr.String(), cfg.Token) {
+				t.Errorf("the log shows the token:\n%s", s.stderr.String())
+			}
 		})
 	}
 	t.Cleanup(s.stop)

@@ -33,7 +33,7 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 	}
 	// A flood of one line (20,000 refused connects) is bounded: at most
 	// --log-max-similar lines of a kind a second, and a count of the rest.
-	log := slog.New(loglimit.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}), c.LogMaxSimilar, time.Second))
+	log := slog.New(loglimit.New(logHandler(c.LogFormat, stderr, &slog.HandlerOptions{Level: level}), c.LogMaxSimilar, time.Second))
 
 	if err := c.check(); err != nil {
 		return err
@@ -114,6 +114,13 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 	defer func() { stopMem(); <-memDone }()
 	hosts := allowedHosts(c, ln.Addr())
 	svc := httpservice.New(serviceConfig(c, log))
+	metrics := api.NewMetrics(reg)
+	side, err := listenSides(c, metrics, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer side.close(c.ShutdownTimeout)
 	e := api.New(reg, api.Options{
 		MaxBody:      c.MaxBody,
 		MaxWait:      c.MaxWait,
@@ -128,6 +135,8 @@ func serve(ctx context.Context, c serveConfig, stderr io.Writer, ready chan<- st
 		StreamWriteTimeout: c.WriteTimeout,
 		Holder:             svc,
 		MaxStreams:         c.MaxStreams,
+		Metrics:            metrics,
+		Ready:              svc.Ready,
 	})
 	errc := make(chan error, 1)
 	go func() { errc <- svc.Serve(ln, e) }()

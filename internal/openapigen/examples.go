@@ -112,6 +112,13 @@ var sockmanExamples = []example{
 	// health
 	{"health", "200", `{"status":"ok"}`},
 	{"health", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
+	// ready
+	{"ready", "200", `{"status":"ok"}`},
+	{"ready", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
+	{"ready", "503", `{"type":"urn:sockman:problem:shutting-down","title":"Service Unavailable","status":503,"detail":"registry is closed: the service is shutting down and takes no new work","request_id":"5f2a9c01d3e4-17"}`},
+	// metrics
+	{"metrics", "401", `{"type":"urn:sockman:problem:unauthorized","title":"Unauthorized","status":401,"detail":"unauthorized: send the header Authorization: Bearer <token>, with the token sockman was started with (in Swagger UI: Authorize)"}`},
+	{"metrics", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
 	// getOpenAPI
 	{"getOpenAPI", "403", `{"type":"urn:sockman:problem:forbidden","title":"Forbidden","status":403,"detail":"forbidden: Host \"sockman.example.com\" is not a name this API answers to (the check stops DNS rebinding); if you reach sockman by that name, start it with --allowed-hosts sockman.example.com"}`},
 	// swaggerUI

@@ -189,3 +189,11 @@ func (s *Service) shutdown(ctx context.Context) error {
 	s.log.Warn("requests still running at the shutdown timeout were cut", "connections", conns, "streams", streams, "err", err)
 	return fmt.Errorf("the shutdown timeout cut what was still running: %d connections, %d held streams: %w", conns, streams, err)
 }
+
+// Ready reports whether the service takes work: Serve was called and
+// Shutdown has not begun. It does not block.
+func (s *Service) Ready() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.serving && !s.closing
+}
