@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
+
 	"github.com/sockman/sockman/internal/doccheck"
 	"github.com/sockman/sockman/internal/testnet"
 )
@@ -530,7 +532,7 @@ func TestCLIAttach(t *testing.T) {
 		}
 	}()
 
-	const size = 4 << 20
+	const size = 16 << 20
 	up, down := make([]byte, size), make([]byte, size)
 	rand.Read(up)
 	rand.Read(down)
@@ -802,5 +804,74 @@ func TestExitCodesDocumented(t *testing.T) {
 		if !got[c] {
 			t.Errorf("exit code %d is not in CLI.md", c)
 		}
+	}
+}
+
+// attach in a terminal, as a person uses it: a line typed goes to the peer,
+// the peer's answer is printed, Ctrl-D detaches.
+func TestCLIAttachTerminal(t *testing.T) {
+	s := startService(t, nil)
+	srv := cliListen(t, s)
+	peer, err := net.DialTimeout("tcp", srv.Address, guard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	id := acceptedBy(t, s, srv.ID)
+
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	cmd := sockmanCmd(t, s, nil, "attach", id)
+	var stderr syncBuffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := cmd.Start(); err != nil {
+		tty.Close()
+		t.Fatal(err)
+	}
+	tty.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var screen syncBuffer
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		io.Copy(&screen, ptmx) // until the terminal's last holder goes (EIO)
+	}()
+
+	if _, err := ptmx.Write([]byte("AT+GMR\n")); err != nil {
+		t.Fatal(err)
+	}
+	peer.SetReadDeadline(time.Now().Add(guard))
+	got := make([]byte, 7)
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "AT+GMR\n" {
+		t.Fatalf("the peer read %q, %v; want the typed line", got, err)
+	}
+	peer.Write([]byte("v1.2.3\nOK\n"))
+	// The terminal turns \n into \r\n on the way out.
+	waitFor(t, guard, func() bool { return strings.Contains(screen.String(), "v1.2.3\r\nOK\r\n") })
+
+	ptmx.Write([]byte{4}) // Ctrl-D at the start of a line: the end of stdin
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("attach after Ctrl-D: %v; stderr %q", err, stderr.String())
+		}
+	case <-time.After(guard):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("attach still running after Ctrl-D; stderr %q", stderr.String())
+	}
+	<-read
+	if !strings.Contains(stderr.String(), "detached") || strings.Contains(screen.String(), "attached") {
+		t.Errorf("the messages go to stderr only: stderr %q, terminal %q", stderr.String(), screen.String())
+	}
+	var sock cliSocket
+	s.do("GET", "/sockets/"+id, nil).want(t, 200).decode(t, &sock)
+	if sock.State != "connected" {
+		t.Errorf("after Ctrl-D the socket is %s, want connected", sock.State)
 	}
 }
