@@ -371,6 +371,14 @@ func TestCLIToken(t *testing.T) {
 	runSockman(t, &noToken, nil, "ls", "--token-file", file).ok(t)
 	runSockman(t, s, nil, "ls", "--token-file", file).fails(t, exitUsage, "give one")
 	runSockman(t, &noToken, nil, "ls", "--token-file", filepath.Join(t.TempDir(), "none")).fails(t, exitUsage, "--token-file")
+	// The stream sends the token too.
+	srv := cliListen(t, s)
+	var cl cliSocket
+	runSockman(t, s, nil, "connect", srv.Address, "--json").ok(t).decode(t, &cl)
+	runSockman(t, &noToken, strings.NewReader(""), "attach", cl.ID).fails(t, exitRefused, "token")
+	if r := runSockman(t, s, strings.NewReader(""), "attach", cl.ID).ok(t); r.stdout != "" || !strings.Contains(r.stderr, "detached") {
+		t.Errorf("attach with the token and an empty stdin: stdout %q, stderr %q", r.stdout, r.stderr)
+	}
 }
 
 // read -f follows a socket until its peer closes, printing every byte

@@ -263,8 +263,9 @@ func (o *readFlags) run(ctx context.Context, g *cli, c *client.Sockman, id strin
 
 // hexDumper writes the stream as hexdump -C does: the offset, 16 bytes in
 // hex in two groups of 8, and the printable ones between bars. Bytes are
-// written as they come, so a line may end short (an answer ended there) and
-// the next one start at its offset, its bytes in their columns.
+// written as they come, so a line may end short (an answer ended there);
+// the next answer's first line then repeats that line's offset, with its
+// bytes in their columns and blanks before them.
 type hexDumper struct {
 	w   io.Writer
 	off int64

@@ -199,7 +199,8 @@ until interrupted.`,
 						return ctx.Err()
 					}
 					if err == io.EOF {
-						return errors.New("the service ended the event stream (shutting down?)")
+						fmt.Fprintln(g.stderr, "the service ended the event stream (it is shutting down)")
+						return nil
 					}
 					return err
 				case <-ctx.Done():
