@@ -883,3 +883,29 @@ func TestCLIAttachTerminal(t *testing.T) {
 		t.Errorf("after Ctrl-D the socket is %s, want connected", sock.State)
 	}
 }
+
+func TestParseFraming(t *testing.T) {
+	for in, want := range map[string]string{
+		"raw":                                    `{"type":"raw"}`,
+		"lines":                                  `{"type":"lines"}`,
+		`delimiter:\r\n`:                         `{"delimiter":"\\r\\n","encoding":"escaped","type":"delimiter"}`,
+		"fixed:16":                               `{"size":16,"type":"fixed"}`,
+		"length_prefix":                          `{"type":"length_prefix"}`,
+		"length_prefix:2":                        `{"header_bytes":2,"type":"length_prefix"}`,
+		`{"type":"lines","keep_delimiter":true}`: `{"keep_delimiter":true,"type":"lines"}`,
+	} {
+		f, err := parseFraming(in)
+		if err != nil {
+			t.Errorf("parseFraming(%q): %v", in, err)
+			continue
+		}
+		if b, _ := json.Marshal(f); string(b) != want {
+			t.Errorf("parseFraming(%q) = %s, want %s", in, b, want)
+		}
+	}
+	for _, in := range []string{"bogus", "lines:x", "delimiter", "delimiter:", "fixed:x", "length_prefix:two", `{"type":`} {
+		if _, err := parseFraming(in); err == nil {
+			t.Errorf("parseFraming(%q) took it", in)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -52,27 +51,37 @@ to every connected socket of the server (POST /servers/{id}/messages).`,
 			if n > 1 {
 				return usagef("give one of --hex, --base64 and --escaped")
 			}
-			var data []byte
-			var err error
+			// Raw bytes from a file or stdin go as they are read (the service
+			// bounds a body with --max-body); an encoded text is read whole.
+			var src io.Reader
 			switch {
 			case file != "":
-				data, err = os.ReadFile(file)
+				f, err := os.Open(file)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				src = f
 			case a[1] == "-":
-				data, err = io.ReadAll(g.stdin)
+				src = g.stdin
 			default:
-				data = []byte(a[1])
-			}
-			if err != nil {
-				return err
+				src = strings.NewReader(a[1])
 			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
 			ctx, id := cmd.Context(), a[0]
-			var body io.Reader = bytes.NewReader(data)
+			body := src
 			contentType := "application/octet-stream"
 			if encoding != "" {
+				data, err := io.ReadAll(io.LimitReader(src, maxEncodedSend+1))
+				if err != nil {
+					return err
+				}
+				if len(data) > maxEncodedSend {
+					return usagef("more than %d MiB of %s text: send the bytes raw (without --%s)", maxEncodedSend>>20, encoding, encoding)
+				}
 				text := string(data)
 				if encoding != "escaped" {
 					text = strings.TrimSpace(text) // a file or a pipe ends with a newline
@@ -114,6 +123,9 @@ to every connected socket of the server (POST /servers/{id}/messages).`,
 	f.BoolVar(&noFrame, "no-frame", false, "on a framed socket, send the bytes as they are")
 	return cmd
 }
+
+// maxEncodedSend bounds the text send reads whole to encode as JSON.
+const maxEncodedSend = 256 << 20
 
 type readFlags struct {
 	follow     bool
