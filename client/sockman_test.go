@@ -3,9 +3,12 @@ package client_test
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/sockman/sockman/client"
+	"github.com/sockman/sockman/internal/doccheck"
 )
 
 type answer struct {
@@ -84,5 +87,26 @@ func TestDialStreamProblem(t *testing.T) {
 	var p *client.Problem
 	if !errors.As(err, &p) || p.Status != 404 || p.Type != "urn:sockman:problem:socket-not-found" {
 		t.Fatalf("DialStream(unknown) = %v, want the 404 socket-not-found problem", err)
+	}
+}
+
+// API.md shows Example as it is (with the service's default address).
+func TestAPIExample(t *testing.T) {
+	src, err := os.ReadFile("example_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, ok := strings.Cut(string(src), "func Example() {\n")
+	body, _, ok2 := strings.Cut(body, "\t// Output:")
+	if !ok || !ok2 {
+		t.Fatal("example_test.go has no Example with an Output")
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(body, "\n"), "\n") {
+		lines = append(lines, strings.TrimPrefix(l, "\t"))
+	}
+	code := strings.Replace(strings.Join(lines, "\n"), "client.New(addr,", `client.New("127.0.0.1:8080",`, 1)
+	if !strings.Contains(doccheck.Read(t, "API.md"), "```go\n"+code+"\n```") {
+		t.Errorf("API.md does not show Example of client/example_test.go as it is; its body, with addr as \"127.0.0.1:8080\":\n%s", code)
 	}
 }
