@@ -471,11 +471,30 @@ func TestCLIReadHexAndTimes(t *testing.T) {
 			t.Errorf("hexdump -C prints\n%s\nread --hex\n%s", out, r.stdout)
 		}
 	}
-	r = runSockman(t, s, nil, "read", "-t", id).ok(t)
+	r = runSockman(t, s, nil, "read", "-t", "--peek", id).ok(t)
 	if !regexp.MustCompile(`^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z\] seq 1, 32 bytes\n`).MatchString(r.stdout) ||
 		!strings.HasSuffix(r.stdout, string(data)) {
 		t.Errorf("read -t printed %q", r.stdout)
 	}
+	// read -f --json: each answer a line, the last the closed state with
+	// nothing more.
+	peer.Close()
+	r = runSockman(t, s, nil, "read", "-f", "--json", id).ok(t)
+	answers := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	var first, last struct {
+		Messages []struct{ Data, Encoding string }
+		State    string
+		Cursor   int
+	}
+	if err := json.Unmarshal([]byte(answers[0]), &first); err != nil {
+		t.Fatalf("read -f --json: %q: %v", r.stdout, err)
+	}
+	json.Unmarshal([]byte(answers[len(answers)-1]), &last)
+	if len(answers) != 2 || len(first.Messages) != 1 || first.Messages[0].Encoding != "base64" ||
+		first.Messages[0].Data != base64.StdEncoding.EncodeToString(data) || last.State != "closed" || len(last.Messages) != 0 || last.Cursor != 1 {
+		t.Errorf("read -f --json printed %q", r.stdout)
+	}
+
 	// A dump that goes on across answers keeps its offsets: the second
 	// answer's bytes come in their columns.
 	var buf bytes.Buffer
