@@ -12,3 +12,9 @@ var OpenAPI []byte
 
 //go:generate go tool swag init --quiet --generalInfo server.go --dir ./api --output ./docs --outputTypes json,yaml --requiredByDefault
 //go:generate go run ./internal/openapigen -in docs/swagger.json -out openapi.yaml
+
+// The Go client is generated from openapi.yaml, so right after it, here
+// rather than in client/ (go generate runs the directives of one package in
+// order, and packages in an order it does not promise).
+//
+//go:generate go tool oapi-codegen -config client/oapi-codegen.yaml openapi.yaml

@@ -26,6 +26,10 @@ import (
 // that expects a refusal to expose the API must not find a token). The
 // SOCKMAN_REQUIRE_* variables stay: they tell a test not to skip.
 func TestMain(m *testing.M) {
+	if os.Getenv(cliChildEnv) == "1" {
+		// The test binary run as sockman by the CLI tests (cli_test.go).
+		os.Exit(mainCode(os.Args[1:]))
+	}
 	for _, kv := range os.Environ() {
 		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "SOCKMAN_") && !strings.HasPrefix(name, "SOCKMAN_REQUIRE_") {
 			os.Unsetenv(name)
