@@ -91,7 +91,7 @@ func (m *Metrics) observe(method, route string, status int, seconds float64) {
 // metricsRoute serves Metrics on the API.
 //
 //	@Summary		Metrics
-//	@Description	The service's figures in the Prometheus text format: sockets open by kind, servers, bytes and messages received and sent, bytes dropped, refusals by limit, policy denials, buffered bytes against --max-buffer-total, long polls waiting, event subscribers and streams, API requests by route template and status with their latency, and the Go runtime's and the process's figures. Needs the token when one is set; --metrics-addr serves the same on a loopback address without one.
+//	@Description	The service's figures in the Prometheus text format: sockets open by kind, servers, bytes and messages received and sent, bytes dropped, refusals by limit, policy denials, buffered bytes against --max-buffer-total, long polls waiting, event subscribers and streams, reply rule hits and schedule sends, API requests by route template and status with their latency, and the Go runtime's and the process's figures. Needs the token when one is set; --metrics-addr serves the same on a loopback address without one.
 //	@Tags			service
 //	@ID				metrics
 //	@Produce		plain
@@ -126,7 +126,9 @@ var (
 	descSending      = prometheus.NewDesc("sockman_sends_in_progress", "Sends writing to a peer now.", nil, nil)
 	descSubscribers  = prometheus.NewDesc("sockman_event_subscribers", "Event subscriptions open (GET /events).", nil, nil)
 	descStreams      = prometheus.NewDesc("sockman_streams", "WebSocket streams open (GET /sockets/{id}/stream).", nil, nil)
-	engineDescs      = []*prometheus.Desc{descSockets, descServers, descRecvBytes, descSentBytes, descRecvMsgs, descSentMsgs, descDropped, descRefused, descDenied, descBuffered, descBufferLimit, descWaiting, descSending, descSubscribers, descStreams}
+	descRuleHits     = prometheus.NewDesc("sockman_rule_hits_total", "Messages a reply rule answered, every socket and server.", nil, nil)
+	descSchedSends   = prometheus.NewDesc("sockman_schedule_sends_total", "Sends of schedules that went out whole.", nil, nil)
+	engineDescs      = []*prometheus.Desc{descSockets, descServers, descRecvBytes, descSentBytes, descRecvMsgs, descSentMsgs, descDropped, descRefused, descDenied, descBuffered, descBufferLimit, descWaiting, descSending, descSubscribers, descStreams, descRuleHits, descSchedSends}
 	socketKinds      = []sockets.Kind{sockets.KindAccepted, sockets.KindClient}
 	limitLabelValues = func() map[sockets.Limit]string {
 		m := make(map[sockets.Limit]string, len(sockets.Limits))
@@ -161,6 +163,8 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRecvMsgs, s.MessagesReceived)
 	counter(descSentMsgs, s.MessagesSent)
 	counter(descDropped, s.BytesDropped)
+	counter(descRuleHits, s.RuleHits)
+	counter(descSchedSends, s.ScheduleSends)
 	for _, l := range sockets.Limits {
 		counter(descRefused, s.Refused[l], limitLabelValues[l])
 	}

@@ -234,3 +234,34 @@ func TestMetricsShowParkedLongPolls(t *testing.T) {
 		t.Errorf("after the poll answered: sockman_long_polls_waiting %v, want 0", got)
 	}
 }
+
+// Rule hits and schedule sends: counted once per answer and per send that
+// went out, and kept when the rule, schedule or socket is deleted.
+func TestMetricsCountRuleHitsAndScheduleSends(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	srv := a.listen(t, func(c *ServerCreate) { c.Framing = &Framing{Type: "lines"} })
+	var rule struct{ ID string }
+	a.call(http.MethodPost, "/servers/"+srv.ID+"/rules", `{"match":{"equals":"PING"},"reply":{"data":"PONG\n"}}`).want(t, http.StatusCreated).decode(t, &rule)
+	s, peer := a.connect(t, srv)
+	writePeer(t, peer, []byte("PING\nnope\nPING\n"))
+	if got := string(readPeer(t, peer, 10)); got != "PONG\nPONG\n" {
+		t.Fatalf("the peer read %q, want two answers", got)
+	}
+	a.call(http.MethodPost, "/sockets/"+s.ID+"/schedules", `{"data":"tick\n","interval_ms":10,"count":3}`).want(t, http.StatusCreated)
+	if got := string(readPeer(t, peer, 15)); got != "tick\ntick\ntick\n" {
+		t.Fatalf("the peer read %q, want three ticks", got)
+	}
+	waitFor(t, testTimeout, func() bool {
+		return metricValue(t, a.scrape(t), "sockman_schedule_sends_total") == 3
+	})
+	a.call(http.MethodDelete, "/servers/"+srv.ID+"/rules/"+rule.ID, nil).want(t, http.StatusNoContent)
+	a.call(http.MethodDelete, "/sockets/"+s.ID, nil).want(t, http.StatusNoContent)
+	fams := a.scrape(t)
+	if got := metricValue(t, fams, "sockman_rule_hits_total"); got != 2 {
+		t.Errorf("sockman_rule_hits_total: got %v, want 2", got)
+	}
+	if got := metricValue(t, fams, "sockman_schedule_sends_total"); got != 3 {
+		t.Errorf("sockman_schedule_sends_total: got %v, want 3", got)
+	}
+}

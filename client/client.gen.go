@@ -2192,7 +2192,7 @@ type ClientInterface interface {
 
 	// Metrics Metrics
 	//
-	// The service's figures in the Prometheus text format: sockets open by kind, servers, bytes and messages received and sent, bytes dropped, refusals by limit, policy denials, buffered bytes against --max-buffer-total, long polls waiting, event subscribers and streams, API requests by route template and status with their latency, and the Go runtime's and the process's figures. Needs the token when one is set; --metrics-addr serves the same on a loopback address without one.
+	// The service's figures in the Prometheus text format: sockets open by kind, servers, bytes and messages received and sent, bytes dropped, refusals by limit, policy denials, buffered bytes against --max-buffer-total, long polls waiting, event subscribers and streams, reply rule hits and schedule sends, API requests by route template and status with their latency, and the Go runtime's and the process's figures. Needs the token when one is set; --metrics-addr serves the same on a loopback address without one.
 	//
 	// Corresponds with GET /metrics (the `Metrics` operationId).
 	Metrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2718,7 +2718,7 @@ func (c *Client) HeadHealth(ctx context.Context, reqEditors ...RequestEditorFn) 
 
 // Metrics Metrics
 //
-// The service's figures in the Prometheus text format: sockets open by kind, servers, bytes and messages received and sent, bytes dropped, refusals by limit, policy denials, buffered bytes against --max-buffer-total, long polls waiting, event subscribers and streams, API requests by route template and status with their latency, and the Go runtime's and the process's figures. Needs the token when one is set; --metrics-addr serves the same on a loopback address without one.
+// The service's figures in the Prometheus text format: sockets open by kind, servers, bytes and messages received and sent, bytes dropped, refusals by limit, policy denials, buffered bytes against --max-buffer-total, long polls waiting, event subscribers and streams, reply rule hits and schedule sends, API requests by route template and status with their latency, and the Go runtime's and the process's figures. Needs the token when one is set; --metrics-addr serves the same on a loopback address without one.
 //
 // Corresponds with GET /metrics (the `Metrics` operationId).
 func (c *Client) Metrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5955,7 +5955,7 @@ type ClientWithResponsesInterface interface {
 
 	// MetricsWithResponse Metrics
 	//
-	// The service's figures in the Prometheus text format: sockets open by kind, servers, bytes and messages received and sent, bytes dropped, refusals by limit, policy denials, buffered bytes against --max-buffer-total, long polls waiting, event subscribers and streams, API requests by route template and status with their latency, and the Go runtime's and the process's figures. Needs the token when one is set; --metrics-addr serves the same on a loopback address without one.
+	// The service's figures in the Prometheus text format: sockets open by kind, servers, bytes and messages received and sent, bytes dropped, refusals by limit, policy denials, buffered bytes against --max-buffer-total, long polls waiting, event subscribers and streams, reply rule hits and schedule sends, API requests by route template and status with their latency, and the Go runtime's and the process's figures. Needs the token when one is set; --metrics-addr serves the same on a loopback address without one.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -9383,7 +9383,7 @@ func (c *ClientWithResponses) HeadHealthWithResponse(ctx context.Context, reqEdi
 
 // MetricsWithResponse Metrics
 //
-// The service's figures in the Prometheus text format: sockets open by kind, servers, bytes and messages received and sent, bytes dropped, refusals by limit, policy denials, buffered bytes against --max-buffer-total, long polls waiting, event subscribers and streams, API requests by route template and status with their latency, and the Go runtime's and the process's figures. Needs the token when one is set; --metrics-addr serves the same on a loopback address without one.
+// The service's figures in the Prometheus text format: sockets open by kind, servers, bytes and messages received and sent, bytes dropped, refusals by limit, policy denials, buffered bytes against --max-buffer-total, long polls waiting, event subscribers and streams, reply rule hits and schedule sends, API requests by route template and status with their latency, and the Go runtime's and the process's figures. Needs the token when one is set; --metrics-addr serves the same on a loopback address without one.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -39,7 +39,14 @@ type Metrics struct {
 	Waiting        int   // long polls parked (Waiting)
 	Sending        int   // sends under way (Sending)
 	Subscribers    int   // event subscriptions open
+
+	RuleHits      int64 // messages a reply rule answered, every socket and server
+	ScheduleSends int64 // sends of schedules that reached a socket
 }
+
+// mockTally counts what the mocks did, for Metrics: rules and schedules
+// outlive nothing, so their own counts would go when they are deleted.
+type mockTally struct{ ruleHits, scheduleSends atomic.Int64 }
 
 // Limits lists every Limit, in a fixed order: the label values an exporter
 // may see in Metrics.Refused.
@@ -49,6 +56,7 @@ var Limits = []Limit{LimitSockets, LimitServers, LimitBufferTotal, LimitFiles, L
 type counters struct {
 	refused [5]atomic.Int64 // by index in Limits
 	denied  atomic.Int64
+	mock    mockTally
 
 	// forgotten holds the totals of the sockets removed from the map:
 	// guarded by Registry.mu, so that a snapshot (under the read lock) sees
@@ -116,6 +124,8 @@ func (r *Registry) Metrics() Metrics {
 		MaxBufferTotal: r.cfg.MaxBufferTotal,
 		Waiting:        r.Waiting(),
 		Sending:        r.Sending(),
+		RuleHits:       r.counters.mock.ruleHits.Load(),
+		ScheduleSends:  r.counters.mock.scheduleSends.Load(),
 	}
 	for i, l := range Limits {
 		m.Refused[l] = r.counters.refused[i].Load()

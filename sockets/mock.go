@@ -33,10 +33,10 @@ type answer struct {
 }
 
 // init wires the mock of a new socket; register calls it.
-func (m *mock) init(s *Socket, cfg *Config, srv *Server, retain Retain) {
+func (m *mock) init(s *Socket, cfg *Config, tally *mockTally, srv *Server, retain Retain) {
 	m.s, m.cfg, m.srv, m.retain = s, cfg, srv, retain
-	m.rules = newRules("socket "+s.id, cfg)
-	m.scheds = newSchedules("socket "+s.id, cfg, s, nil)
+	m.rules = newRules("socket "+s.id, cfg, tally)
+	m.scheds = newSchedules("socket "+s.id, cfg, tally, s, nil)
 }
 
 // Rules returns the socket's own reply rules (its server's come after).
@@ -229,8 +229,8 @@ func (s *Server) Rules() *Rules { return s.rules }
 func (s *Server) Schedules() *Schedules { return s.scheds }
 
 func (s *Server) initMock(o ListenOptions) {
-	s.rules = newRules("server "+s.id, &s.reg.cfg)
-	s.scheds = newSchedules("server "+s.id, &s.reg.cfg, nil, s)
+	s.rules = newRules("server "+s.id, &s.reg.cfg, &s.reg.counters.mock)
+	s.scheds = newSchedules("server "+s.id, &s.reg.cfg, &s.reg.counters.mock, nil, s)
 	if len(o.Greeting) > 0 {
 		s.greeting, s.greetingText, s.greetingEnc = o.Greeting, o.GreetingText, o.GreetingEncoding
 	}

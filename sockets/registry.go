@@ -201,7 +201,7 @@ func (r *Registry) register(conn *net.TCPConn, kind Kind, srv *Server, o recvOpt
 	s := newSocket(id, kind, serverID, conn, o, r.mem, &r.gauges, r.cfg.WriteTimeout)
 	s.onClosed = r.socketClosed
 	s.ev.bus = r.events
-	s.m.init(s, &r.cfg, srv, o.retain)
+	s.m.init(s, &r.cfg, &r.counters.mock, srv, o.retain)
 	if srv != nil && !srv.addSocket(id) {
 		r.open--
 		r.mu.Unlock()

@@ -171,14 +171,15 @@ type tmplPart struct {
 type Rules struct {
 	owner string
 	cfg   *Config
+	tally *mockTally // the registry's, for Metrics
 	list  atomic.Pointer[[]*replyRule]
 
 	mu   sync.Mutex // guards the following field and every change of list
 	last uint64
 }
 
-func newRules(owner string, cfg *Config) *Rules {
-	return &Rules{owner: owner, cfg: cfg}
+func newRules(owner string, cfg *Config, tally *mockTally) *Rules {
+	return &Rules{owner: owner, cfg: cfg, tally: tally}
 }
 
 // Add checks spec and appends it as the last rule.
@@ -508,6 +509,9 @@ func (rs *Rules) find(msg []byte) (*replyRule, []int) {
 	}
 	for _, r := range *p {
 		if m, ok := r.matches(msg); ok && r.take() {
+			if rs.tally != nil {
+				rs.tally.ruleHits.Add(1)
+			}
 			return r, m
 		}
 	}

@@ -35,8 +35,9 @@ type ScheduleInfo struct {
 type Schedules struct {
 	owner string
 	cfg   *Config
-	sock  *Socket // the socket it sends to, or nil for a server's
-	srv   *Server // the server whose sockets it sends to
+	tally *mockTally // the registry's, for Metrics
+	sock  *Socket    // the socket it sends to, or nil for a server's
+	srv   *Server    // the server whose sockets it sends to
 
 	mu     sync.Mutex // guards the following fields
 	closed bool
@@ -54,8 +55,8 @@ type schedule struct {
 	done   chan struct{}
 }
 
-func newSchedules(owner string, cfg *Config, sock *Socket, srv *Server) *Schedules {
-	return &Schedules{owner: owner, cfg: cfg, sock: sock, srv: srv}
+func newSchedules(owner string, cfg *Config, tally *mockTally, sock *Socket, srv *Server) *Schedules {
+	return &Schedules{owner: owner, cfg: cfg, tally: tally, sock: sock, srv: srv}
 }
 
 // Add checks spec and starts it.
@@ -185,9 +186,11 @@ func (ss *Schedules) run(sc *schedule) {
 			return
 		}
 		if ss.sock != nil {
-			if _, err := ss.sock.sendBytes(sc.ctx, SourceSchedule, sc.spec.Data); errors.Is(err, ErrSocketClosed) || errors.Is(err, ErrWriteClosed) {
+			_, err := ss.sock.sendBytes(sc.ctx, SourceSchedule, sc.spec.Data)
+			if errors.Is(err, ErrSocketClosed) || errors.Is(err, ErrWriteClosed) {
 				return // it can send no more
 			}
+			ss.count(err)
 			sc.sent.Add(1)
 			continue
 		}
@@ -204,12 +207,20 @@ func (ss *Schedules) run(sc *schedule) {
 				continue
 			}
 			sends.Go(func() {
-				s.sendBytes(sc.ctx, SourceSchedule, sc.spec.Data)
+				_, err := s.sendBytes(sc.ctx, SourceSchedule, sc.spec.Data)
+				ss.count(err)
 				mu.Lock()
 				delete(inflight, s)
 				mu.Unlock()
 			})
 		}
 		sc.sent.Add(1)
+	}
+}
+
+// count counts a send that went out whole, for Metrics.
+func (ss *Schedules) count(err error) {
+	if err == nil && ss.tally != nil {
+		ss.tally.scheduleSends.Add(1)
 	}
 }
