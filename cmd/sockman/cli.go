@@ -218,6 +218,7 @@ one, at --addr (SOCKMAN_ADDR, default 127.0.0.1:8080), with the token of
 		newCloseCmd(g),
 		newEventsCmd(g),
 		newAttachCmd(g),
+		newRulesCmd(g),
 		newVersionCmd(g),
 	)
 	for _, c := range root.Commands() {

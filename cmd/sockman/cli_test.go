@@ -928,3 +928,67 @@ func TestParseFraming(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIRules: rules add, ls and rm on a server, answering a real peer;
+// --json prints the API's objects; bad input is a usage error (exit 2)
+// with the API's detail, an unknown rule a not found (exit 3).
+func TestCLIRules(t *testing.T) {
+	s := startService(t, nil)
+	srv := cliListen(t, s, "--framing", "lines")
+
+	r := runSockman(t, s, nil, "rules", "add", srv.ID, "--equals", "AT", "--reply", `OK\r\n`, "--escaped").ok(t)
+	if want := `rule-1 added to ` + srv.ID + `: equals "AT" -> "OK\\r\\n"` + "\n"; r.stdout != want {
+		t.Errorf("rules add printed %q, want %q", r.stdout, want)
+	}
+	var rule struct {
+		ID    string `json:"id"`
+		Hits  int    `json:"hits"`
+		Times int    `json:"times"`
+	}
+	runSockman(t, s, nil, "rules", "add", srv.ID, "--prefix", "", "--reply", "4552524f520d0a", "--hex", "--times", "1", "--json").ok(t).decode(t, &rule)
+	if rule.ID != "rule-2" || rule.Times != 1 {
+		t.Errorf("rules add --json: %+v", rule)
+	}
+
+	peer, err := net.DialTimeout("tcp", srv.Address, guard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if _, err := peer.Write([]byte("AT\r\nATX\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len("OK\r\nERROR\r\n"))
+	peer.SetReadDeadline(time.Now().Add(guard))
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "OK\r\nERROR\r\n" {
+		t.Fatalf("the peer read %q (%v), want the two answers", got, err)
+	}
+
+	r = runSockman(t, s, nil, "rules", "ls", srv.ID).ok(t)
+	for _, w := range []string{"ID", "HITS", "rule-1", "rule-2", `equals "AT"`, "at most 1 times"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("rules ls: no %q in\n%s", w, r.stdout)
+		}
+	}
+	var list struct {
+		Rules []struct {
+			ID   string
+			Hits int
+		}
+	}
+	runSockman(t, s, nil, "rules", "ls", srv.ID, "--json").ok(t).decode(t, &list)
+	if len(list.Rules) != 2 || list.Rules[0].Hits != 1 || list.Rules[1].Hits != 1 {
+		t.Errorf("rules ls --json: %+v", list)
+	}
+
+	runSockman(t, s, nil, "rules", "rm", srv.ID, "rule-2").ok(t)
+	runSockman(t, s, nil, "rules", "ls", srv.ID, "--json").ok(t).decode(t, &list)
+	if len(list.Rules) != 1 || list.Rules[0].ID != "rule-1" {
+		t.Errorf("after rules rm: %+v", list)
+	}
+	runSockman(t, s, nil, "rules", "rm", srv.ID, "rule-9").fails(t, exitNotFound, "rule-9")
+	runSockman(t, s, nil, "rules", "add", srv.ID, "--regex", "(", "--reply", "x").fails(t, exitUsage, "regex")
+	runSockman(t, s, nil, "rules", "add", srv.ID, "--equals", "a", "--prefix", "b").fails(t, exitUsage, "one match flag")
+	runSockman(t, s, nil, "rules", "add", srv.ID, "--echo", "--hex", "--escaped").fails(t, exitUsage, "--hex and --escaped")
+	runSockman(t, s, nil, "rules", "ls", "sock-99").fails(t, exitNotFound, "sock-99")
+}
