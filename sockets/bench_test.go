@@ -141,44 +141,7 @@ func benchIngestScrape(b *testing.B, scrape time.Duration) {
 		}()
 		defer func() { close(stop); <-done }()
 	}
-	chunk := bytes.Repeat([]byte("0123456789abcdef"), 16<<10)
-	total := int64(b.N) * int64(len(chunk))
-	werr := make(chan error, 1)
-	b.SetBytes(int64(len(chunk)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu := benchCPU(b)
-	go func() {
-		var err error
-		for n := total; n > 0 && err == nil; n -= int64(len(chunk)) {
-			_, err = peer.Write(chunk)
-		}
-		werr <- err
-	}()
-	var got int64
-	msgs := 0
-	cursor := uint64(0)
-	for got < total {
-		sel, err := s.Read(context.Background(), ReadOptions{After: &cursor, MaxBytes: 8 << 20, Wait: 10 * time.Second})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(sel.Messages) == 0 {
-			b.Fatalf("no data within 10s after %d of %d bytes", got, total)
-		}
-		for _, m := range sel.Messages {
-			got += int64(len(m.Data))
-		}
-		msgs += len(sel.Messages)
-		cursor = sel.Cursor
-		sel.Release()
-	}
-	b.StopTimer()
-	cpu()
-	if err := <-werr; err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(got)/float64(msgs), "B/msg")
+	streamAndRead(b, peer, s, bytes.Repeat([]byte("0123456789abcdef"), 16<<10), false)
 }
 
 // BenchmarkSend writes 1 MiB to a peer that discards, as POST

@@ -5,6 +5,7 @@ package sockets
 import (
 	"bytes"
 	"context"
+	"net"
 	"testing"
 	"time"
 )
@@ -33,6 +34,13 @@ func benchIngest(b *testing.B, o RecvOptions, chunk []byte) {
 		b.Fatal(err)
 	}
 	peer, s := benchPeer(b, r, srv)
+	streamAndRead(b, peer, s, chunk, o.Framing.Framed())
+}
+
+// streamAndRead has peer write chunk b.N times while it reads everything
+// from s with a cursor, timed; framed: each message lost one byte (a \n).
+// It reports the bytes per message.
+func streamAndRead(b *testing.B, peer net.Conn, s *Socket, chunk []byte, framed bool) {
 	total := int64(b.N) * int64(len(chunk))
 	werr := make(chan error, 1)
 	b.SetBytes(int64(len(chunk)))
@@ -59,7 +67,7 @@ func benchIngest(b *testing.B, o RecvOptions, chunk []byte) {
 		}
 		for _, m := range sel.Messages {
 			got += int64(len(m.Data))
-			if o.Framing.Framed() {
+			if framed {
 				got++ // the \n the frame lost
 			}
 		}
