@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"testing"
-	"time"
 )
 
 // BenchmarkIngestEvents is BenchmarkIngest with and without the event bus:
@@ -55,49 +54,11 @@ func BenchmarkIngestEvents(b *testing.B) {
 				b.Cleanup(sub.Close)
 			}
 			peer, s := benchPair(b, r, 16<<20)
-			ingest(b, peer, s)
+			streamAndRead(b, peer, s, bytes.Repeat([]byte("0123456789abcdef"), 16<<10), false)
 			cancel()
 			for range c.subs {
 				<-done
 			}
 		})
-	}
-}
-
-// ingest streams b.N 256 KiB writes from peer into s and reads them with a
-// cursor, as BenchmarkIngest does.
-func ingest(b *testing.B, peer interface{ Write([]byte) (int, error) }, s *Socket) {
-	chunk := bytes.Repeat([]byte("0123456789abcdef"), 16<<10)
-	total := int64(b.N) * int64(len(chunk))
-	werr := make(chan error, 1)
-	b.SetBytes(int64(len(chunk)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	go func() {
-		var err error
-		for n := total; n > 0 && err == nil; n -= int64(len(chunk)) {
-			_, err = peer.Write(chunk)
-		}
-		werr <- err
-	}()
-	var got int64
-	cursor := uint64(0)
-	for got < total {
-		sel, err := s.Read(context.Background(), ReadOptions{After: &cursor, MaxBytes: 8 << 20, Wait: 10 * time.Second})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(sel.Messages) == 0 {
-			b.Fatalf("no data within 10s after %d of %d bytes", got, total)
-		}
-		for _, m := range sel.Messages {
-			got += int64(len(m.Data))
-		}
-		cursor = sel.Cursor
-		sel.Release()
-	}
-	b.StopTimer()
-	if err := <-werr; err != nil {
-		b.Fatal(err)
 	}
 }
