@@ -69,3 +69,15 @@ func waitClosed(t testing.TB, c net.Conn) []byte {
 	t.Helper()
 	return testnet.WaitClosed(t, c, guard)
 }
+
+// shutdownInBackground runs s.Shutdown with guard as its timeout, and sends
+// what it returned.
+func shutdownInBackground(s *Service) <-chan error {
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
+		defer cancel()
+		shut <- s.Shutdown(ctx)
+	}()
+	return shut
+}

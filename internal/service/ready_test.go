@@ -1,7 +1,6 @@
 package service
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -41,12 +40,7 @@ func TestReadyzDuringShutdown(t *testing.T) {
 	}
 
 	h := hold(t, r.Service)
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), guard)
-		defer cancel()
-		shut <- r.Shutdown(ctx)
-	}()
+	shut := shutdownInBackground(r.Service)
 	select {
 	case <-h.ended:
 	case <-time.After(guard):

@@ -188,12 +188,7 @@ func TestShutdownEndsAndWaitsForStreams(t *testing.T) {
 		t.Fatalf("held streams before the shutdown: got %d, want 2 (the event stream and one more)", got)
 	}
 
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), guard)
-		defer cancel()
-		shut <- r.Shutdown(ctx)
-	}()
+	shut := shutdownInBackground(r.Service)
 	select {
 	case <-h.ended:
 	case <-time.After(guard):
