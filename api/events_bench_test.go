@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -73,7 +72,7 @@ func BenchmarkIngestSSE(b *testing.B) {
 			b.SetBytes(int64(len(chunk)))
 			b.ResetTimer()
 			writes.Store(0)
-			cpu0 := cpuTime()
+			cpu := benchCPU(b)
 			go func() {
 				for n := total; n > 0; n -= int64(len(chunk)) {
 					if _, err := peer.Write(chunk); err != nil {
@@ -95,7 +94,7 @@ func BenchmarkIngestSSE(b *testing.B) {
 				sel.Release()
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			cpu()
 			b.ReportMetric(float64(reg.LastEventID())/float64(b.N), "events/op")
 			if n > 0 {
 				b.ReportMetric(float64(writes.Load())/float64(n)/float64(b.N), "writes/op")
@@ -106,15 +105,6 @@ func BenchmarkIngestSSE(b *testing.B) {
 			}
 		})
 	}
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // countWrites counts the writes to the connections it accepts.

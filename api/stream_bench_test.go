@@ -129,13 +129,6 @@ func wholeFrameClient(b *testing.B, bs *benchStream) (net.Conn, []byte) {
 	return conn, frame
 }
 
-// meterCPU starts counting the process's CPU time; the function it returns
-// reports it per op (cpu-ns/op).
-func meterCPU(b *testing.B) func() {
-	cpu0 := cpuTime()
-	return func() { b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op") }
-}
-
 // rawPair is a loopback TCP connection: the baseline.
 func rawPair(b *testing.B) (w, r net.Conn) {
 	b.Helper()
@@ -193,7 +186,7 @@ func BenchmarkStreamIngest(b *testing.B) {
 		defer w.Close()
 		defer r.Close()
 		b.SetBytes(benchIngestChunk)
-		defer meterCPU(b)()
+		defer benchCPU(b)()
 		errc := pump(b.N, benchIngestChunk, func(p []byte) error { _, err := w.Write(p); return err })
 		if err := drain(r, int64(b.N)*benchIngestChunk, make([]byte, benchIngestChunk)); err != nil {
 			b.Fatal(err)
@@ -207,7 +200,7 @@ func BenchmarkStreamIngest(b *testing.B) {
 		defer bs.close()
 		b.ResetTimer()
 		b.SetBytes(benchIngestChunk)
-		defer meterCPU(b)()
+		defer benchCPU(b)()
 		errc := pump(b.N, benchIngestChunk, func(p []byte) error { _, err := bs.peer.Write(p); return err })
 		buf := make([]byte, benchIngestChunk)
 		frames := 0
@@ -240,7 +233,7 @@ func BenchmarkStreamSend(b *testing.B) {
 		defer w.Close()
 		defer r.Close()
 		b.SetBytes(benchSendFrame)
-		defer meterCPU(b)()
+		defer benchCPU(b)()
 		errc := pump(b.N, benchSendFrame, func(p []byte) error { _, err := w.Write(p); return err })
 		if err := drain(r, int64(b.N)*benchSendFrame, make([]byte, 256<<10)); err != nil {
 			b.Fatal(err)
@@ -260,7 +253,7 @@ func BenchmarkStreamSend(b *testing.B) {
 		defer conn.Close()
 		b.SetBytes(benchSendFrame)
 		b.ResetTimer()
-		defer meterCPU(b)()
+		defer benchCPU(b)()
 		errc := pump(b.N, 16, func([]byte) error { _, err := conn.Write(frame); return err })
 		if err := drain(bs.peer, int64(b.N)*benchSendFrame, make([]byte, 256<<10)); err != nil {
 			b.Fatal(err)
@@ -274,7 +267,7 @@ func BenchmarkStreamSend(b *testing.B) {
 		defer bs.close()
 		b.ResetTimer()
 		b.SetBytes(benchSendFrame)
-		defer meterCPU(b)()
+		defer benchCPU(b)()
 		errc := pump(b.N, benchSendFrame, func(p []byte) error {
 			return bs.ws.Write(context.Background(), websocket.MessageBinary, p)
 		})
